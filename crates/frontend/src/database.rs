@@ -1,0 +1,98 @@
+//! The state every session shares: storage, the catalog, and the DataFusion context in
+//! which weir's tables and views are registered.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use tokio::sync::Mutex;
+use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
+use weir_common::{Result, WeirError};
+use weir_storage::{Store, keys};
+
+use crate::{ddl, functions};
+
+pub struct Database {
+    store: Arc<Store>,
+    /// Held for the whole of a DDL statement, so catalog changes apply one at a time.
+    catalog: Mutex<Catalog>,
+    context: SessionContext,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("store", &self.store).finish()
+    }
+}
+
+impl Database {
+    /// Opens the database in `data_dir`, creating it if it does not exist, and registers
+    /// every stored table and view again.
+    pub async fn open(data_dir: &Path) -> Result<Arc<Database>> {
+        let store = Arc::new(Store::open(data_dir)?);
+        let catalog = Catalog::from_entries(load_catalog(&store)?);
+        let context = base_context()?;
+        for entry in catalog.entries() {
+            ddl::register(&context, &store, entry).await?;
+        }
+        tracing::info!(
+            objects = catalog.entries().count(),
+            epoch = store.committed_epoch(),
+            "database opened"
+        );
+        Ok(Arc::new(Database {
+            store,
+            catalog: Mutex::new(catalog),
+            context,
+        }))
+    }
+
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub(crate) fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    pub(crate) fn catalog(&self) -> &Mutex<Catalog> {
+        &self.catalog
+    }
+}
+
+fn load_catalog(store: &Store) -> Result<Vec<CatalogEntry>> {
+    let (start, end) = keys::catalog_range();
+    let mut entries = Vec::new();
+    let mut failure = None;
+    store.snapshot().scan(&start, Some(&end), |_, value| {
+        match CatalogEntry::decode(value) {
+            Ok(entry) => entries.push(entry),
+            Err(error) => failure = Some(error),
+        }
+        failure.is_none()
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(entries),
+    }
+}
+
+/// The DataFusion context sessions are cloned from: PostgreSQL dialect, the `weir`
+/// database with its `public` schema, `information_schema`, and the `pg_catalog`
+/// relations and functions clients query.
+fn base_context() -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(DATABASE_NAME, DEFAULT_SCHEMA)
+        .with_create_default_catalog_and_schema(true)
+        .with_information_schema(true)
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+    let context = SessionContext::new_with_config(config);
+    datafusion_pg_catalog::setup_pg_catalog(&context, DATABASE_NAME, EmptyContextProvider)
+        .map_err(|e| WeirError::from(*e))?;
+    functions::register_shared(&context);
+    Ok(context)
+}

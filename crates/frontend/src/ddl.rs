@@ -1,0 +1,262 @@
+//! CREATE and DROP of tables and views.
+//!
+//! Each DDL statement holds the catalog lock from validation to registration and writes
+//! the catalog change, together with any rows it removes, in one atomic commit: after a
+//! crash an object either exists with all its rows or not at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::common::TableReference;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::Constraint;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::planner::object_name_to_table_reference;
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
+use weir_common::{Result, SqlState, WeirError};
+use weir_storage::{EpochWrite, Store, StoredTable, TableDescriptor, keys};
+
+use crate::database::Database;
+use crate::outcome::Outcome;
+
+/// A relation name as written, resolved against the default schema.
+pub(crate) struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn resolve(name: &ObjectName) -> Result<QualifiedName> {
+        let reference = object_name_to_table_reference(name.clone(), true)?;
+        let schema = reference.schema().unwrap_or(DEFAULT_SCHEMA).to_owned();
+        if schema != DEFAULT_SCHEMA {
+            return Err(WeirError::new(
+                SqlState::INVALID_SCHEMA_NAME,
+                format!("schema \"{schema}\" does not exist"),
+            ));
+        }
+        Ok(QualifiedName {
+            schema,
+            name: reference.table().to_owned(),
+        })
+    }
+}
+
+fn reference(entry: &CatalogEntry) -> TableReference {
+    TableReference::partial(entry.schema.as_str(), entry.name.as_str())
+}
+
+/// Makes a stored object queryable: plans its definition and registers the result.
+pub(crate) async fn register(
+    context: &SessionContext,
+    store: &Arc<Store>,
+    entry: &CatalogEntry,
+) -> Result<()> {
+    let plan = plan_definition(context, &entry.definition).await?;
+    match (entry.kind, plan) {
+        (ObjectKind::Table, LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
+            let schema = create.input.schema().as_arrow().clone();
+            let key_columns: Vec<usize> = create
+                .constraints
+                .iter()
+                .find_map(|constraint| match constraint {
+                    Constraint::PrimaryKey(columns) => Some(columns.clone()),
+                    Constraint::Unique(_) => None,
+                })
+                .unwrap_or_default();
+            // As in PostgreSQL, primary-key columns are implicitly NOT NULL.
+            let fields: Vec<_> = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(index, field)| {
+                    let nullable = field.is_nullable() && !key_columns.contains(&index);
+                    field.as_ref().clone().with_nullable(nullable)
+                })
+                .collect();
+            let descriptor = TableDescriptor {
+                id: entry.id,
+                name: entry.name.clone(),
+                schema: Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+                key_columns,
+                constraints: create.constraints.clone(),
+                column_defaults: create.column_defaults.into_iter().collect::<HashMap<_, _>>(),
+            };
+            let table = StoredTable::try_new(descriptor, store.clone())?;
+            context.register_table(reference(entry), Arc::new(table))?;
+        }
+        (ObjectKind::View, LogicalPlan::Ddl(DdlStatement::CreateView(view))) => {
+            let table = ViewTable::new(view.input.as_ref().clone(), Some(entry.definition.clone()));
+            context.register_table(reference(entry), Arc::new(table))?;
+        }
+        (kind, plan) => {
+            return Err(WeirError::internal(format!(
+                "stored definition of {} {} planned as {}",
+                kind.describe(),
+                entry.name,
+                plan.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn plan_definition(context: &SessionContext, definition: &str) -> Result<LogicalPlan> {
+    let mut statements = weir_sql::parse(definition)?;
+    if statements.len() != 1 {
+        return Err(WeirError::internal("a stored definition holds one statement"));
+    }
+    let statement = datafusion::sql::parser::Statement::Statement(Box::new(statements.remove(0)));
+    Ok(context.state().statement_to_plan(statement).await?)
+}
+
+/// `CREATE TABLE` and `CREATE VIEW`.
+pub(crate) async fn create(
+    database: &Database,
+    context: &SessionContext,
+    statement: &Statement,
+    notices: &mut Vec<String>,
+) -> Result<Outcome> {
+    let (kind, name, if_not_exists, tag) = match statement {
+        Statement::CreateTable(create) => {
+            if create.query.is_some() {
+                return Err(WeirError::not_supported("CREATE TABLE … AS"));
+            }
+            (ObjectKind::Table, &create.name, create.if_not_exists, "CREATE TABLE")
+        }
+        Statement::CreateView(create) if !create.materialized => {
+            (ObjectKind::View, &create.name, create.if_not_exists, "CREATE VIEW")
+        }
+        other => return Err(WeirError::internal(format!("not a CREATE: {other}"))),
+    };
+    let name = QualifiedName::resolve(name)?;
+    let mut catalog = database.catalog().lock().await;
+    if catalog.lookup(&name.schema, &name.name).is_some() && if_not_exists {
+        notices.push(format!("relation \"{}\" already exists, skipping", name.name));
+        return Ok(Outcome::command(tag));
+    }
+    catalog.check_name_free(&name.schema, &name.name)?;
+    let definition = statement.to_string();
+    let plan = plan_definition(context, &definition).await?;
+    let entry = CatalogEntry {
+        id: catalog.next_id(),
+        schema: name.schema,
+        name: name.name,
+        kind,
+        definition,
+        depends_on: dependencies(&catalog, &plan),
+    };
+    let mut write = EpochWrite::default();
+    write.put(&keys::catalog_entry(entry.id), &entry.encode());
+    database.store().commit(write)?;
+    register(database.context(), database.store(), &entry).await?;
+    tracing::info!(id = entry.id, name = %entry.name, kind = ?entry.kind, "created");
+    catalog.insert(entry);
+    Ok(Outcome::command(tag))
+}
+
+/// The catalog objects `plan` reads.
+fn dependencies(catalog: &Catalog, plan: &LogicalPlan) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let schema = scan.table_name.schema().unwrap_or(DEFAULT_SCHEMA);
+            if let Some(entry) = catalog.lookup(schema, scan.table_name.table())
+                && !ids.contains(&entry.id)
+            {
+                ids.push(entry.id);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    ids
+}
+
+/// `DROP TABLE` and `DROP VIEW`, with `IF EXISTS` and `CASCADE`.
+pub(crate) async fn drop_objects(
+    database: &Database,
+    kind: ObjectKind,
+    names: &[ObjectName],
+    if_exists: bool,
+    cascade: bool,
+    notices: &mut Vec<String>,
+) -> Result<Outcome> {
+    let mut catalog = database.catalog().lock().await;
+    let mut doomed: Vec<CatalogEntry> = Vec::new();
+    for name in names {
+        let name = QualifiedName::resolve(name)?;
+        let Some(entry) = catalog.lookup(&name.schema, &name.name) else {
+            if if_exists {
+                notices.push(format!(
+                    "{} \"{}\" does not exist, skipping",
+                    kind.describe(),
+                    name.name
+                ));
+                continue;
+            }
+            return Err(WeirError::new(
+                SqlState::UNDEFINED_TABLE,
+                format!("{} \"{}\" does not exist", kind.describe(), name.name),
+            ));
+        };
+        if entry.kind != kind {
+            return Err(WeirError::new(
+                SqlState::WRONG_OBJECT_TYPE,
+                format!("\"{}\" is not a {}", entry.name, kind.describe()),
+            )
+            .with_hint(format!(
+                "Use DROP {} to remove a {}.",
+                entry.kind.describe().to_uppercase(),
+                entry.kind.describe()
+            )));
+        }
+        let dependents = catalog.dependents(entry.id);
+        if !dependents.is_empty() && !cascade {
+            let detail: Vec<String> = dependents
+                .iter()
+                .map(|d| format!("{} {} depends on {} {}", d.kind.describe(), d.name, kind.describe(), entry.name))
+                .collect();
+            return Err(WeirError::new(
+                SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "cannot drop {} {} because other objects depend on it",
+                    kind.describe(),
+                    entry.name
+                ),
+            )
+            .with_detail(detail.join("\n"))
+            .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+        }
+        for dependent in dependents {
+            if !doomed.iter().any(|d| d.id == dependent.id) {
+                notices.push(format!("drop cascades to {} {}", dependent.kind.describe(), dependent.name));
+                doomed.push(dependent.clone());
+            }
+        }
+        if !doomed.iter().any(|d| d.id == entry.id) {
+            doomed.push(entry.clone());
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(Outcome::command(format!("DROP {}", kind.describe().to_uppercase())));
+    }
+    let mut write = EpochWrite::default();
+    for entry in &doomed {
+        write.delete(&keys::catalog_entry(entry.id));
+        if entry.kind == ObjectKind::Table {
+            let prefix = keys::table_prefix(entry.id);
+            let end = keys::prefix_end(&prefix).expect("table prefixes are never all 0xFF");
+            write.delete_range(&prefix, &end);
+        }
+    }
+    database.store().commit(write)?;
+    for entry in doomed {
+        database.context().deregister_table(reference(&entry))?;
+        tracing::info!(id = entry.id, name = %entry.name, "dropped");
+        catalog.remove(entry.id);
+    }
+    Ok(Outcome::command(format!("DROP {}", kind.describe().to_uppercase())))
+}

@@ -1,0 +1,26 @@
+//! The database engine as clients see it, independent of the wire protocol: a
+//! [`Database`] shared by all connections, and a [`Session`] per connection that runs
+//! statements.
+//!
+//! Queries and DML are planned and run by DataFusion over weir's stored tables; DDL,
+//! settings and transaction control are handled here. Every statement reads the last
+//! committed epoch through one snapshot, and every statement that writes commits its
+//! changes as one atomic epoch.
+
+mod copy;
+mod copy_format;
+mod database;
+mod ddl;
+mod functions;
+mod outcome;
+mod session;
+mod settings;
+mod transaction;
+
+pub use copy_format::CopyFormat;
+pub use database::Database;
+pub use outcome::{Outcome, Prepared};
+pub use session::Session;
+pub use settings::Settings;
+pub use transaction::TransactionState;
+pub use weir_sql::parse;

@@ -1,0 +1,89 @@
+//! What running a statement produces, for the protocol layer to send.
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::Statement;
+
+use crate::copy_format::CopyFormat;
+
+pub enum Outcome {
+    /// A result set; `tag` names the command in the completion message (`SELECT`).
+    Rows {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    },
+    /// A command without a result set: its tag (`CREATE TABLE`, `INSERT`, `UPDATE`…) and,
+    /// for commands that count rows, how many.
+    Command { tag: String, rows: Option<usize> },
+    /// `COPY … FROM STDIN` is ready for `columns` columns of data in `format`.
+    CopyIn { columns: usize, format: CopyFormat },
+    /// `COPY … TO STDOUT`: these rows, to be sent in `format`.
+    CopyOut {
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+        format: CopyFormat,
+    },
+}
+
+impl Outcome {
+    pub fn command(tag: impl Into<String>) -> Outcome {
+        Outcome::Command {
+            tag: tag.into(),
+            rows: None,
+        }
+    }
+
+    pub fn counted(tag: impl Into<String>, rows: usize) -> Outcome {
+        Outcome::Command {
+            tag: tag.into(),
+            rows: Some(rows),
+        }
+    }
+}
+
+/// A statement parsed once and run many times with different parameters (the extended
+/// query protocol's prepared statement).
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub sql: String,
+    pub statement: Statement,
+    /// The plan DataFusion made at preparation, for queries and DML; it tells the client
+    /// the parameter and result types. Execution plans again, so that a prepared statement
+    /// sees tables as they are when it runs.
+    pub plan: Option<LogicalPlan>,
+}
+
+impl Prepared {
+    /// The type of each `$n` parameter, by position, where it could be inferred.
+    pub fn parameter_types(&self) -> Vec<Option<DataType>> {
+        let Some(plan) = &self.plan else {
+            return vec![];
+        };
+        let Ok(types) = plan.get_parameter_types() else {
+            return vec![];
+        };
+        let mut positional: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .filter_map(|(name, data_type)| {
+                let position: usize = name.trim_start_matches('$').parse().ok()?;
+                Some((position, data_type))
+            })
+            .collect();
+        positional.sort_by_key(|(position, _)| *position);
+        let count = positional.last().map_or(0, |(position, _)| *position);
+        let mut result = vec![None; count];
+        for (position, data_type) in positional {
+            result[position - 1] = data_type;
+        }
+        result
+    }
+
+    /// The columns the statement returns, if it returns rows.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match &self.plan {
+            Some(LogicalPlan::Dml(_)) | None => None,
+            Some(plan) => Some(std::sync::Arc::new(plan.schema().as_arrow().clone())),
+        }
+    }
+}

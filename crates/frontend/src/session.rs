@@ -1,0 +1,575 @@
+//! One client's session: its settings, its transaction block, and the running of each
+//! statement it sends.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ParamValues;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::common::TableReference;
+use datafusion::datasource::TableType;
+use datafusion::sql::sqlparser::ast::{
+    CopySource, CopyTarget, Expr, ObjectType, Reset, ResetStatement, Set, Statement, Value,
+};
+use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
+use weir_common::{Result, SqlState, WeirError};
+
+use crate::copy::PendingCopy;
+use crate::copy_format::CopyFormat;
+use crate::database::Database;
+use crate::ddl::QualifiedName;
+use crate::outcome::{Outcome, Prepared};
+use crate::settings::Settings;
+use crate::transaction::TransactionState;
+use crate::{ddl, functions};
+
+pub struct Session {
+    database: Arc<Database>,
+    context: SessionContext,
+    settings: Settings,
+    transaction: TransactionState,
+    /// NOTICE and WARNING messages for the client, sent before the statement completes.
+    notices: Vec<String>,
+    /// Settings changed by the last statement that the client must be told of.
+    reported_changes: Vec<(String, String)>,
+    /// A `COPY … FROM STDIN` receiving its data.
+    pending_copy: Option<PendingCopy>,
+}
+
+impl Session {
+    pub fn new(database: Arc<Database>, backend_pid: i32, settings: Settings) -> Session {
+        let context = SessionContext::new_with_state(database.context().state());
+        let user = settings.get("session_authorization").unwrap_or_default();
+        functions::register_for_session(&context, backend_pid, &user);
+        Session {
+            database,
+            context,
+            settings,
+            transaction: TransactionState::Idle,
+            notices: Vec::new(),
+            reported_changes: Vec::new(),
+            pending_copy: None,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn transaction(&self) -> TransactionState {
+        self.transaction
+    }
+
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
+    pub fn take_reported_changes(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.reported_changes)
+    }
+
+    /// Marks the transaction block failed after an error the session did not see itself
+    /// (one raised while the client was reading the statement's rows).
+    pub fn fail_transaction(&mut self) {
+        if self.transaction != TransactionState::Idle {
+            self.transaction = TransactionState::Failed;
+        }
+    }
+
+    /// Runs one statement.
+    pub async fn execute(&mut self, statement: Statement) -> Result<Outcome> {
+        self.guarded(statement, None).await
+    }
+
+    /// Parses and plans `sql`, which must hold at most one statement, for the extended
+    /// query protocol. `None` for an empty statement.
+    pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
+        let mut statements = weir_sql::parse(sql)?;
+        if statements.len() > 1 {
+            return Err(WeirError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(None);
+        };
+        let plan = if planned_by_datafusion(&statement) {
+            Some(self.plan(&self.statement_state(), statement.clone()).await?)
+        } else {
+            None
+        };
+        Ok(Some(Prepared {
+            sql: sql.to_owned(),
+            statement,
+            plan,
+        }))
+    }
+
+    /// Runs a prepared statement with its parameters bound.
+    pub async fn execute_prepared(
+        &mut self,
+        prepared: &Prepared,
+        parameters: ParamValues,
+    ) -> Result<Outcome> {
+        self.guarded(prepared.statement.clone(), Some(parameters))
+            .await
+    }
+
+    /// Applies the rules of transaction blocks around running a statement.
+    async fn guarded(
+        &mut self,
+        statement: Statement,
+        parameters: Option<ParamValues>,
+    ) -> Result<Outcome> {
+        let ends_block = matches!(statement, Statement::Commit { .. } | Statement::Rollback { .. });
+        if self.transaction == TransactionState::Failed && !ends_block {
+            return Err(WeirError::new(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let writes = writes_data(&statement);
+        let result = match self.settings.statement_timeout() {
+            Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(WeirError::new(
+                        SqlState::QUERY_CANCELED,
+                        "canceling statement due to statement timeout",
+                    ))
+                }),
+            None => self.dispatch(statement, parameters).await,
+        };
+        match (&result, self.transaction) {
+            (Err(_), TransactionState::InBlock { .. }) => {
+                self.transaction = TransactionState::Failed;
+            }
+            (Ok(_), TransactionState::InBlock { wrote: false }) if writes => {
+                self.transaction = TransactionState::InBlock { wrote: true };
+            }
+            _ => {}
+        }
+        result
+    }
+
+    async fn dispatch(
+        &mut self,
+        statement: Statement,
+        parameters: Option<ParamValues>,
+    ) -> Result<Outcome> {
+        match statement {
+            Statement::StartTransaction { .. } => Ok(self.begin()),
+            Statement::Commit { .. } => Ok(self.end_block(true)),
+            Statement::Rollback { .. } => Ok(self.end_block(false)),
+            Statement::Set(set) => self.set(set),
+            Statement::Reset(ResetStatement { reset }) => self.reset(reset),
+            Statement::ShowVariable { variable } => self.show(&variable),
+            Statement::ShowTables { .. } => self.show_objects(ObjectKind::Table).await,
+            Statement::ShowViews { .. } => self.show_objects(ObjectKind::View).await,
+            Statement::CreateTable(_) | Statement::CreateView(_) => {
+                ddl::create(&self.database, &self.context, &statement, &mut self.notices).await
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => {
+                let kind = match object_type {
+                    ObjectType::Table => ObjectKind::Table,
+                    ObjectType::View => ObjectKind::View,
+                    other => return Err(WeirError::not_supported(format!("DROP {other}"))),
+                };
+                ddl::drop_objects(
+                    &self.database,
+                    kind,
+                    &names,
+                    if_exists,
+                    cascade,
+                    &mut self.notices,
+                )
+                .await
+            }
+            Statement::Discard { .. } => {
+                self.reported_changes.extend(self.settings.reset_all());
+                Ok(Outcome::command("DISCARD ALL"))
+            }
+            Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                ..
+            } => {
+                let format = CopyFormat::from_options(&options, &legacy_options)?;
+                match (to, target) {
+                    (false, CopyTarget::Stdin) => self.copy_from_client(source, format).await,
+                    (true, CopyTarget::Stdout) => self.copy_to_client(source, format).await,
+                    _ => Err(WeirError::not_supported(
+                        "COPY to or from a file or program on the server",
+                    )
+                    .with_hint("Use psql's \\copy to read or write a file on the client.")),
+                }
+            }
+            statement if planned_by_datafusion(&statement) => {
+                self.run_datafusion(statement, parameters).await
+            }
+            other => Err(WeirError::not_supported(format!(
+                "the statement {}",
+                first_words(&other.to_string())
+            ))),
+        }
+    }
+
+    async fn copy_from_client(&mut self, source: CopySource, format: CopyFormat) -> Result<Outcome> {
+        let CopySource::Table {
+            table_name,
+            columns,
+        } = source
+        else {
+            return Err(WeirError::syntax("COPY FROM needs a table, not a query"));
+        };
+        let name = QualifiedName::resolve(&table_name)?;
+        let table = TableReference::partial(name.schema.as_str(), name.name.as_str());
+        let provider = self
+            .context
+            .table_provider(table.clone())
+            .await
+            .map_err(|_| WeirError::undefined_table(&name.name))?;
+        if provider.table_type() != TableType::Base {
+            return Err(WeirError::new(
+                SqlState::WRONG_OBJECT_TYPE,
+                format!("cannot copy to non-table relation \"{}\"", name.name),
+            ));
+        }
+        let schema = provider.schema();
+        let columns: Vec<String> = if columns.is_empty() {
+            schema.fields().iter().map(|f| f.name().clone()).collect()
+        } else {
+            let names: Vec<String> = columns
+                .iter()
+                .map(|ident| match ident.quote_style {
+                    None => ident.value.to_lowercase(),
+                    Some(_) => ident.value.clone(),
+                })
+                .collect();
+            for column in &names {
+                if schema.field_with_name(column).is_err() {
+                    return Err(WeirError::new(
+                        SqlState::UNDEFINED_COLUMN,
+                        format!("column \"{column}\" of relation \"{}\" does not exist", name.name),
+                    ));
+                }
+            }
+            names
+        };
+        let width = columns.len();
+        self.pending_copy = Some(PendingCopy {
+            table,
+            columns,
+            format: format.clone(),
+            data: Vec::new(),
+        });
+        Ok(Outcome::CopyIn {
+            columns: width,
+            format,
+        })
+    }
+
+    async fn copy_to_client(&mut self, source: CopySource, format: CopyFormat) -> Result<Outcome> {
+        let query = match source {
+            CopySource::Query(query) => Statement::Query(query),
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
+                let columns = if columns.is_empty() {
+                    "*".to_owned()
+                } else {
+                    columns.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                };
+                weir_sql::parse(&format!("SELECT {columns} FROM {table_name}"))?.remove(0)
+            }
+        };
+        match self.run_datafusion(query, None).await? {
+            Outcome::Rows { schema, stream } => Ok(Outcome::CopyOut {
+                schema,
+                stream,
+                format,
+            }),
+            _ => Err(WeirError::internal("COPY TO ran a query without rows")),
+        }
+    }
+
+    /// Adds data to the `COPY … FROM STDIN` in progress.
+    pub fn copy_data(&mut self, data: &[u8]) {
+        if let Some(copy) = &mut self.pending_copy {
+            copy.data.extend_from_slice(data);
+        }
+    }
+
+    /// Ends the `COPY … FROM STDIN` in progress and inserts its rows; returns how many.
+    pub async fn copy_done(&mut self) -> Result<usize> {
+        let copy = self
+            .pending_copy
+            .take()
+            .ok_or_else(|| WeirError::new(SqlState::PROTOCOL_VIOLATION, "no COPY in progress"))?;
+        let state = self.statement_state();
+        let result = copy.finish(&SessionContext::new_with_state(state)).await;
+        if result.is_err() {
+            self.fail_transaction();
+        }
+        result
+    }
+
+    /// Abandons the `COPY … FROM STDIN` in progress: nothing of it is written.
+    pub fn copy_failed(&mut self) {
+        self.pending_copy = None;
+        self.fail_transaction();
+    }
+
+    fn begin(&mut self) -> Outcome {
+        if self.transaction == TransactionState::Idle {
+            self.transaction = TransactionState::InBlock { wrote: false };
+        } else {
+            self.notices
+                .push("WARNING: there is already a transaction in progress".to_owned());
+        }
+        Outcome::command("BEGIN")
+    }
+
+    fn end_block(&mut self, commit: bool) -> Outcome {
+        let tag = match (self.transaction, commit) {
+            (TransactionState::Idle, _) => {
+                self.notices
+                    .push("WARNING: there is no transaction in progress".to_owned());
+                if commit { "COMMIT" } else { "ROLLBACK" }
+            }
+            (TransactionState::InBlock { wrote }, false) => {
+                if wrote {
+                    self.notices.push(
+                        "WARNING: weir applies each statement when it completes; the changes made in this transaction block were not undone".to_owned(),
+                    );
+                }
+                "ROLLBACK"
+            }
+            (TransactionState::InBlock { .. }, true) => "COMMIT",
+            (TransactionState::Failed, _) => "ROLLBACK",
+        };
+        self.transaction = TransactionState::Idle;
+        Outcome::command(tag)
+    }
+
+    fn set(&mut self, set: Set) -> Result<Outcome> {
+        let (name, value) = match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => (variable.to_string(), setting_value(&values)),
+            Set::SetTimeZone { value, .. } => ("TimeZone".to_owned(), setting_value(&[value])),
+            Set::SetNames { charset_name, .. } => {
+                ("client_encoding".to_owned(), Some(charset_name.value))
+            }
+            Set::SetTransaction { .. } => return Ok(Outcome::command("SET")),
+            other => return Err(WeirError::not_supported(format!("{other}"))),
+        };
+        let change = match value {
+            Some(value) => self.settings.set(&name, &value)?,
+            None => self.settings.reset(&name)?,
+        };
+        self.reported_changes.extend(change);
+        Ok(Outcome::command("SET"))
+    }
+
+    fn reset(&mut self, reset: Reset) -> Result<Outcome> {
+        match reset {
+            Reset::ALL => self.reported_changes.extend(self.settings.reset_all()),
+            Reset::ConfigurationParameter(name) => {
+                let change = self.settings.reset(&name.to_string())?;
+                self.reported_changes.extend(change);
+            }
+        }
+        Ok(Outcome::command("RESET"))
+    }
+
+    fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> Result<Outcome> {
+        let name: Vec<&str> = variable.iter().map(|ident| ident.value.as_str()).collect();
+        let name = name.join(" ");
+        if name.eq_ignore_ascii_case("all") {
+            let all = self.settings.all();
+            let column = |pick: fn(&(String, String, String)) -> &String| {
+                Arc::new(StringArray::from_iter_values(all.iter().map(pick))) as _
+            };
+            return rows(
+                &["name", "setting", "description"],
+                vec![column(|s| &s.0), column(|s| &s.1), column(|s| &s.2)],
+            );
+        }
+        let value = match name.to_ascii_lowercase().as_str() {
+            "transaction isolation level" => self.settings.get("transaction_isolation")?,
+            "time zone" => self.settings.get("TimeZone")?,
+            _ => self.settings.get(&name)?,
+        };
+        rows(
+            &[name.to_ascii_lowercase().as_str()],
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )
+    }
+
+    async fn show_objects(&self, kind: ObjectKind) -> Result<Outcome> {
+        let catalog = self.database.catalog().lock().await;
+        let mut names: Vec<&str> = catalog
+            .entries()
+            .filter(|entry| entry.kind == kind && entry.schema == DEFAULT_SCHEMA)
+            .map(|entry| entry.name.as_str())
+            .collect();
+        names.sort_unstable();
+        rows(&["Name"], vec![Arc::new(StringArray::from(names))])
+    }
+
+    /// A copy of the session's DataFusion state that reads the last committed epoch; every
+    /// table the statement touches reads this one snapshot.
+    fn statement_state(&self) -> SessionState {
+        let mut state = self.context.state();
+        state
+            .config_mut()
+            .set_extension(Arc::new(self.database.store().snapshot()));
+        state
+    }
+
+    async fn plan(&self, state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
+        let plan = state.statement_to_plan(statement).await?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)
+        ) {
+            return Err(WeirError::not_supported(format!(
+                "the statement {}",
+                plan.display()
+            )));
+        }
+        Ok(plan)
+    }
+
+    async fn run_datafusion(
+        &self,
+        statement: Statement,
+        parameters: Option<ParamValues>,
+    ) -> Result<Outcome> {
+        let state = self.statement_state();
+        let mut plan = self.plan(&state, statement).await?;
+        if let Some(parameters) = parameters {
+            plan = plan.with_param_values(parameters)?;
+        }
+        let tag = match &plan {
+            LogicalPlan::Dml(dml) => Some(match dml.op {
+                WriteOp::Insert(_) => "INSERT",
+                WriteOp::Update => "UPDATE",
+                WriteOp::Delete => "DELETE",
+                WriteOp::Truncate => "TRUNCATE TABLE",
+                WriteOp::Ctas => "SELECT",
+                _ => "MERGE",
+            }),
+            _ => None,
+        };
+        let frame = DataFrame::new(state, plan);
+        match tag {
+            Some(tag) => {
+                let batches = frame.collect().await?;
+                Ok(Outcome::counted(tag, count_rows(&batches)))
+            }
+            None => {
+                let schema = Arc::new(frame.schema().as_arrow().clone());
+                let stream = frame.execute_stream().await?;
+                Ok(Outcome::Rows { schema, stream })
+            }
+        }
+    }
+}
+
+/// Statements DataFusion plans and runs: queries and DML.
+fn planned_by_datafusion(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Truncate(_)
+            | Statement::Explain { .. }
+    )
+}
+
+fn writes_data(statement: &Statement) -> bool {
+    !matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Explain { .. }
+            | Statement::Set(_)
+            | Statement::Reset(_)
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowViews { .. }
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+    )
+}
+
+/// The value of `SET name = value`: `None` for `DEFAULT`; lists joined as PostgreSQL shows them.
+fn setting_value(values: &[Expr]) -> Option<String> {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|value| match value {
+            Expr::Value(value) => match &value.value {
+                Value::SingleQuotedString(text) | Value::DoubleQuotedString(text) => text.clone(),
+                other => other.to_string(),
+            },
+            Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    if parts.len() == 1 && parts[0].eq_ignore_ascii_case("default") {
+        return None;
+    }
+    Some(parts.join(", "))
+}
+
+pub(crate) fn count_rows(batches: &[RecordBatch]) -> usize {
+    batches
+        .iter()
+        .filter_map(|batch| batch.column(0).as_any().downcast_ref::<UInt64Array>())
+        .flat_map(|counts| counts.iter().flatten())
+        .sum::<u64>() as usize
+}
+
+/// A small result set built by weir itself (SHOW and friends).
+fn rows(names: &[&str], columns: Vec<datafusion::arrow::array::ArrayRef>) -> Result<Outcome> {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|name| Field::new(*name, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let stream = RecordBatchStreamAdapter::new(
+        schema.clone(),
+        futures::stream::iter([Ok(batch)]),
+    );
+    Ok(Outcome::Rows {
+        schema,
+        stream: Box::pin(stream),
+    })
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,17 @@
+//! The PostgreSQL wire protocol in front of a weir [`Database`](weir_frontend::Database).
+//!
+//! `pgwire` handles the protocol's framing and state machine; this crate supplies the
+//! parts that are weir's: start-up and authentication (the one database is `weir`),
+//! the simple and extended query protocols mapped onto [`Session`](weir_frontend::Session),
+//! result encoding through `arrow-pg`, and errors as PostgreSQL reports them.
+
+mod copy;
+mod errors;
+mod extended;
+mod handlers;
+mod responses;
+mod server;
+mod simple;
+mod startup;
+
+pub use server::{Authentication, Server};

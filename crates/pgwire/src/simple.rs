@@ -1,0 +1,61 @@
+//! The simple query protocol: a string of one or more statements, run in order until
+//! one fails.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use futures::Sink;
+use tracing::Instrument;
+use pgwire::api::portal::Format;
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::Response;
+use pgwire::api::{ClientInfo, ClientPortalStore};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use crate::errors::{error_info, to_pgwire};
+use crate::handlers::{QueryHandler, send_session_messages, session_of};
+use crate::responses::{buffered, to_response};
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session_of(client, &self.database);
+        let mut guard = session.lock().await;
+        let statements = match weir_frontend::parse(query) {
+            Ok(statements) => statements,
+            Err(error) => {
+                guard.fail_transaction();
+                return Err(to_pgwire(error));
+            }
+        };
+        let count = statements.len();
+        let mut responses = Vec::with_capacity(count);
+        for (index, statement) in statements.into_iter().enumerate() {
+            let span = tracing::debug_span!("statement", sql = %statement);
+            let mut result = guard.execute(statement).instrument(span).await;
+            if index + 1 < count
+                && let Ok(outcome) = result
+            {
+                result = buffered(outcome).await;
+            }
+            send_session_messages(client, &mut guard).await?;
+            match result {
+                Ok(outcome) => {
+                    responses.push(to_response(outcome, &Format::UnifiedText, session.clone())?)
+                }
+                Err(error) => {
+                    guard.fail_transaction();
+                    responses.push(Response::Error(Box::new(error_info(&error))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}

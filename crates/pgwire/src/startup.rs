@@ -1,0 +1,169 @@
+//! Connection start-up: the database name, authentication, and the parameters reported to
+//! the client.
+//!
+//! A weir server holds one database, `weir`; asking for another is refused with 3D000 as
+//! PostgreSQL does. Authentication is off by default (any user name is accepted), or a
+//! single password checked in cleartext or with SCRAM-SHA-256.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password};
+use pgwire::api::auth::{
+    AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler,
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+};
+use pgwire::api::{
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator,
+};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use weir_catalog::DATABASE_NAME;
+use weir_common::SqlState;
+use weir_frontend::Settings;
+
+use crate::errors::fatal;
+use crate::server::Authentication;
+
+/// The parameters sent right after authentication: PostgreSQL's reported settings, with
+/// the client's own startup choices applied.
+#[derive(Debug)]
+pub(crate) struct WeirParameters;
+
+impl ServerParameterProvider for WeirParameters {
+    fn server_parameters<C: ClientInfo>(&self, client: &C) -> Option<HashMap<String, String>> {
+        let settings = Settings::from_startup(
+            client
+                .metadata()
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
+        Some(settings.reported().into_iter().collect())
+    }
+}
+
+/// The one password of a server that requires one, already salted for SCRAM.
+#[derive(Debug)]
+struct ServerPassword {
+    cleartext: Vec<u8>,
+    salt: Vec<u8>,
+    salted: Vec<u8>,
+    scram: bool,
+}
+
+#[async_trait]
+impl AuthSource for ServerPassword {
+    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
+        Ok(if self.scram {
+            Password::new(Some(self.salt.clone()), self.salted.clone())
+        } else {
+            Password::new(None, self.cleartext.clone())
+        })
+    }
+}
+
+enum Method {
+    Trust,
+    Cleartext(CleartextPasswordAuthStartupHandler<ServerPassword, WeirParameters>),
+    Scram(SASLAuthStartupHandler<WeirParameters>),
+}
+
+pub(crate) struct WeirStartup {
+    method: Method,
+    connections: Arc<ConnectionManager>,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+impl WeirStartup {
+    pub fn new(authentication: Authentication, connections: Arc<ConnectionManager>) -> Self {
+        let password = |password: String, scram: bool| {
+            let salt: Vec<u8> = rand::random::<[u8; 16]>().to_vec();
+            ServerPassword {
+                salted: gen_salted_password(&password, &salt, SCRAM_ITERATIONS),
+                cleartext: password.into_bytes(),
+                salt,
+                scram,
+            }
+        };
+        let method = match authentication {
+            Authentication::Trust => Method::Trust,
+            Authentication::Cleartext { password: secret } => Method::Cleartext(
+                CleartextPasswordAuthStartupHandler::new(password(secret, false), WeirParameters)
+                    .with_connection_manager(connections.clone()),
+            ),
+            Authentication::Scram { password: secret } => {
+                let mut scram = ScramAuth::new(Arc::new(password(secret, true)));
+                scram.set_iterations(SCRAM_ITERATIONS);
+                Method::Scram(
+                    SASLAuthStartupHandler::new(Arc::new(WeirParameters))
+                        .with_scram(scram)
+                        .with_connection_manager(connections.clone()),
+                )
+            }
+        };
+        WeirStartup {
+            method,
+            connections,
+            pids: RandomPidSecretKeyGenerator::default(),
+        }
+    }
+
+    /// Trust: accept the client as it introduces itself.
+    async fn trust<C>(&self, client: &mut C, message: &PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Ok(());
+        };
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        let (pid, secret_key) = self.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret_key.clone());
+        let (handle, guard) = self.connections.register(pid, secret_key);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
+        client.session_extensions().insert::<ConnectionGuard>(guard);
+        finish_authentication(client, &WeirParameters).await
+    }
+}
+
+#[async_trait]
+impl StartupHandler for WeirStartup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(startup) = &message {
+            // PostgreSQL's default database is the one named like the user.
+            let database = startup
+                .parameters
+                .get("database")
+                .or_else(|| startup.parameters.get("user"))
+                .map(String::as_str)
+                .unwrap_or(DATABASE_NAME);
+            if database != DATABASE_NAME {
+                return Err(fatal(
+                    SqlState::INVALID_CATALOG_NAME,
+                    format!("database \"{database}\" does not exist"),
+                ));
+            }
+        }
+        match &self.method {
+            Method::Trust => self.trust(client, &message).await,
+            Method::Cleartext(handler) => handler.on_startup(client, message).await,
+            Method::Scram(handler) => handler.on_startup(client, message).await,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `weir`: starts the server on a data directory and serves PostgreSQL clients until
+//! SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use tracing_subscriber::EnvFilter;
+use weir_frontend::Database;
+use weir_pgwire::{Authentication, Server};
+
+/// weir, a streaming SQL database that speaks PostgreSQL.
+///
+/// Connect with `psql -h 127.0.0.1 -p 5488 -U weir -d weir`.
+#[derive(Parser, Debug)]
+#[command(name = "weir", version)]
+struct Args {
+    /// Address and port to accept PostgreSQL connections on.
+    #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:5488")]
+    listen: String,
+
+    /// Directory that holds all of weir's data; created if missing. Only one weir at a
+    /// time may use it.
+    #[arg(long, env = "WEIR_DATA_DIR", default_value = "./weir-data")]
+    data_dir: PathBuf,
+
+    /// Require this password from every client. Without it, any user name is accepted
+    /// without a password.
+    #[arg(long, env = "WEIR_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+
+    /// How a password is checked, when one is required.
+    #[arg(long, env = "WEIR_AUTH_METHOD", value_enum, default_value = "scram-sha-256")]
+    auth_method: AuthMethod,
+
+    /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
+    /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
+    #[arg(long, env = "WEIR_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AuthMethod {
+    /// SCRAM-SHA-256, as PostgreSQL uses by default.
+    #[value(name = "scram-sha-256")]
+    Scram,
+    /// The password in cleartext (use only on trusted networks).
+    #[value(name = "password")]
+    Cleartext,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("weir: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("weir: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let database = Database::open(&args.data_dir)
+        .await
+        .map_err(|error| error.to_string())?;
+    let authentication = match (args.password, args.auth_method) {
+        (None, _) => Authentication::Trust,
+        (Some(password), AuthMethod::Scram) => Authentication::Scram { password },
+        (Some(password), AuthMethod::Cleartext) => Authentication::Cleartext { password },
+    };
+    let server = Server::bind(&args.listen, database, authentication)
+        .await
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {}: the address is in use; stop the other server or choose another --listen",
+                args.listen
+            ),
+            _ => format!("cannot listen on {}: {error}", args.listen),
+        })?;
+    let address = server.local_addr().map_err(|error| error.to_string())?;
+    tracing::info!(%address, data_dir = %args.data_dir.display(), "weir is ready");
+    server.run(shutdown_signal()).await;
+    tracing::info!("weir stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}

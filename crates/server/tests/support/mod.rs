@@ -1,0 +1,137 @@
+//! Starting and stopping the real `weir` binary for end-to-end tests.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `weir` process on a free port, stopped when dropped.
+pub struct TestServer {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Keeps a temporary data directory alive as long as the server.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server on a fresh, empty data directory.
+    pub fn start() -> TestServer {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let mut server = TestServer::start_in(temp.path());
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server on `data_dir`, which may hold data from an earlier server.
+    pub fn start_in(data_dir: &Path) -> TestServer {
+        TestServer::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> TestServer {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra_args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("weir starts");
+        let server = TestServer {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            _temp: None,
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("weir did not start listening on port {}", self.port);
+    }
+
+    pub fn connection_string(&self) -> String {
+        format!("host=127.0.0.1 port={} user=weir dbname=weir", self.port)
+    }
+
+    pub fn config(&self) -> tokio_postgres::Config {
+        self.connection_string().parse().expect("valid configuration")
+    }
+
+    /// A tokio-postgres client whose connection runs on its own task.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) = self
+            .config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connects to weir");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Runs the real `psql` against this server with `args` after the connection options.
+    pub fn psql(&self, args: &[&str]) -> Output {
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "weir", "-d", "weir"])
+            .args(["-X", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("psql runs")
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns whether it exited
+    /// cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}

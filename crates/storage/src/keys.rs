@@ -1,0 +1,76 @@
+//! The layout of weir's RocksDB key space (see the crate documentation).
+
+/// The first byte of every key.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    Meta = 0x00,
+    Catalog = 0x01,
+    Table = 0x02,
+}
+
+/// Key of a bookkeeping value in the `Meta` space.
+pub fn meta(name: &str) -> Vec<u8> {
+    let mut key = vec![Space::Meta as u8];
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// Key of one catalog object.
+pub fn catalog_entry(object_id: u32) -> Vec<u8> {
+    let mut key = vec![Space::Catalog as u8];
+    key.extend_from_slice(&object_id.to_be_bytes());
+    key
+}
+
+/// The first key of the catalog space and the first key past it.
+pub fn catalog_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![Space::Catalog as u8], vec![Space::Catalog as u8 + 1])
+}
+
+/// The prefix shared by every row key of a table.
+pub fn table_prefix(table_id: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(5);
+    key.push(Space::Table as u8);
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// The full key of one row.
+pub fn table_row(table_id: u32, row_key: &[u8]) -> Vec<u8> {
+    let mut key = table_prefix(table_id);
+    key.extend_from_slice(row_key);
+    key
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` when no
+/// such key exists (the prefix is all `0xFF`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(&[1, 2, 3]), Some(vec![1, 2, 4]));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+    }
+
+    #[test]
+    fn table_keys_sort_by_table_then_row() {
+        assert!(table_row(1, &[9]) < table_row(2, &[0]));
+        assert!(table_row(1, &[1]) < table_row(1, &[2]));
+        assert!(catalog_entry(u32::MAX) < table_prefix(0));
+    }
+}

@@ -1,0 +1,32 @@
+//! weir's storage: one RocksDB database per data directory.
+//!
+//! # Key space
+//!
+//! Every key starts with a one-byte [`keys::Space`] tag, so catalog entries, table rows and
+//! bookkeeping never collide and each space can be range-scanned on its own:
+//!
+//! * `Meta`: format version and the last committed epoch;
+//! * `Catalog`: one entry per catalog object, keyed by object id;
+//! * `Table`: rows of user tables, `table id (u32, big-endian) ++ row key`, where the row
+//!   key is the primary key in a memcomparable encoding (see [`RowCodec`]) or a hidden
+//!   row id for tables without one. RocksDB's byte order therefore equals SQL order on
+//!   the key, and primary-key point and range lookups are seeks, not scans.
+//!
+//! # Epochs
+//!
+//! All writes go through [`EpochWrite`]: changes gathered in one RocksDB `WriteBatch` and
+//! committed atomically with the epoch number they belong to. Readers never see part of
+//! an epoch: they read through a [`ReadSnapshot`] of the last committed one.
+
+pub mod keys;
+mod row_codec;
+mod scan;
+mod snapshot;
+mod store;
+mod table;
+mod table_sink;
+
+pub use row_codec::RowCodec;
+pub use snapshot::ReadSnapshot;
+pub use store::{EpochWrite, Store};
+pub use table::{StoredTable, TableDescriptor};

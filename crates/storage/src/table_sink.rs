@@ -1,0 +1,186 @@
+//! The end of every DML plan: gathers the statement's rows, checks constraints against the
+//! latest committed state, and commits all of its changes as one epoch.
+//!
+//! * `Insert` receives new rows in the table's schema.
+//! * `Delete` receives only the storage keys of the rows to remove.
+//! * `Update` receives the new version of each row followed by its old storage key.
+//!
+//! Constraints are checked in full before anything is written, so a statement either
+//! applies completely or not at all.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::TryStreamExt;
+use weir_common::{SqlState, WeirError};
+
+use crate::keys;
+use crate::row_codec::RowCodec;
+use crate::snapshot::ReadSnapshot;
+use crate::store::{EpochWrite, Store};
+use crate::table::StoredTable;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SinkMode {
+    Insert,
+    Delete,
+    Update,
+}
+
+#[derive(Debug)]
+pub(crate) struct TableSink {
+    table_id: u32,
+    table_name: String,
+    codec: Arc<RowCodec>,
+    store: Arc<Store>,
+    input_schema: SchemaRef,
+    mode: SinkMode,
+}
+
+impl TableSink {
+    pub fn new(table: &StoredTable, input_schema: SchemaRef, mode: SinkMode) -> Self {
+        TableSink {
+            table_id: table.descriptor.id,
+            table_name: table.descriptor.name.clone(),
+            codec: table.codec.clone(),
+            store: table.store.clone(),
+            input_schema,
+            mode,
+        }
+    }
+
+    /// Builds the statement's write against the state in `latest`; returns it with the
+    /// number of rows affected.
+    fn plan_write(
+        &self,
+        batches: &[RecordBatch],
+        latest: &ReadSnapshot,
+    ) -> weir_common::Result<(EpochWrite, u64)> {
+        let mut write = EpochWrite::default();
+        let mut rows = 0u64;
+        // Keys this statement removes and adds, so that an UPDATE may move a row onto a
+        // key another updated row just left, but no two new rows share a key.
+        let mut removed: HashSet<Vec<u8>> = HashSet::new();
+        let mut added: HashSet<Vec<u8>> = HashSet::new();
+        for batch in batches {
+            if self.mode != SinkMode::Insert {
+                let old_keys = batch.column(batch.num_columns() - 1).as_binary::<i32>();
+                for key in old_keys.iter().flatten() {
+                    removed.insert(key.to_vec());
+                }
+            }
+        }
+        for key in &removed {
+            write.delete(&keys::table_row(self.table_id, key));
+        }
+        for batch in batches {
+            rows += batch.num_rows() as u64;
+            match self.mode {
+                SinkMode::Delete => {}
+                SinkMode::Insert => self.put_rows(batch, None, latest, &removed, &mut added, &mut write)?,
+                SinkMode::Update => {
+                    let old_keys = batch.column(batch.num_columns() - 1).as_binary::<i32>().clone();
+                    let new_rows = batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())?;
+                    self.put_rows(&new_rows, Some(&old_keys), latest, &removed, &mut added, &mut write)?;
+                }
+            }
+        }
+        Ok((write, rows))
+    }
+
+    /// Adds `batch` to `write`, refusing NULLs in NOT NULL columns and duplicate keys.
+    /// `old_keys` are the keys the rows had before an UPDATE; tables without a primary
+    /// key keep them, tables with one derive the key from the new values.
+    fn put_rows(
+        &self,
+        batch: &RecordBatch,
+        old_keys: Option<&datafusion::arrow::array::BinaryArray>,
+        latest: &ReadSnapshot,
+        removed: &HashSet<Vec<u8>>,
+        added: &mut HashSet<Vec<u8>>,
+        write: &mut EpochWrite,
+    ) -> weir_common::Result<()> {
+        let batch = RecordBatch::try_new(self.codec.schema().clone(), batch.columns().to_vec())
+            .map_err(|e| self.not_null_violation(e))?;
+        let values = self.codec.encode_values(&batch)?;
+        let primary_keys = self.codec.encode_keys(&batch)?;
+        let first_row_id = match (&primary_keys, old_keys) {
+            (None, None) => Some(self.store.allocate_row_ids(self.table_id, batch.num_rows() as u64)?),
+            _ => None,
+        };
+        for row in 0..batch.num_rows() {
+            let key: Vec<u8> = match (&primary_keys, old_keys, first_row_id) {
+                (Some(keys), _, _) => keys.row(row).as_ref().to_vec(),
+                (None, Some(old), _) => old.value(row).to_vec(),
+                (None, None, Some(first)) => (first + row as u64).to_be_bytes().to_vec(),
+                (None, None, None) => unreachable!("row ids are allocated for keyless inserts"),
+            };
+            let full_key = keys::table_row(self.table_id, &key);
+            let exists = !removed.contains(&key) && latest.get(&full_key)?.is_some();
+            if primary_keys.is_some() && (exists || added.contains(&key)) {
+                return Err(WeirError::new(
+                    SqlState::UNIQUE_VIOLATION,
+                    format!(
+                        "duplicate key value violates unique constraint \"{}_pkey\"",
+                        self.table_name
+                    ),
+                )
+                .with_detail(format!("Key {} already exists.", self.codec.describe_key(&batch, row))));
+            }
+            added.insert(key);
+            write.put(&full_key, values.row(row).as_ref());
+        }
+        Ok(())
+    }
+
+    fn not_null_violation(&self, error: datafusion::arrow::error::ArrowError) -> WeirError {
+        let text = error.to_string();
+        let column = text.split('\'').nth(1).unwrap_or("?").to_owned();
+        if text.contains("non-nullable") {
+            WeirError::new(
+                SqlState::NOT_NULL_VIOLATION,
+                format!(
+                    "null value in column \"{column}\" of relation \"{}\" violates not-null constraint",
+                    self.table_name
+                ),
+            )
+        } else {
+            WeirError::from(error)
+        }
+    }
+}
+
+impl DisplayAs for TableSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "TableSink: {:?} {}", self.mode, self.table_name)
+    }
+}
+
+#[async_trait]
+impl DataSink for TableSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.input_schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let batches: Vec<RecordBatch> = data.try_collect().await?;
+        let _writer = self.store.lock_writes().await;
+        let latest = self.store.snapshot();
+        let (write, rows) = self.plan_write(&batches, &latest).map_err(WeirError::into_datafusion)?;
+        if !write.is_empty() {
+            self.store.commit(write).map_err(WeirError::into_datafusion)?;
+        }
+        Ok(rows)
+    }
+}

@@ -238,8 +238,25 @@ fn syntax_error(message: &str) -> WeirError {
     let message = message
         .trim_start_matches("sql parser error: ")
         .trim_start_matches("SQL error: ");
-    let mut error = WeirError::syntax(format!("syntax error: {message}"));
-    if let Some((line, column)) = parse_line_column(message) {
+    let location = parse_line_column(message);
+    let message = match message.rfind(" at Line: ") {
+        Some(end) => &message[..end],
+        None => message,
+    };
+    let mut error = match message
+        .strip_prefix("Expected: ")
+        .and_then(|rest| rest.rsplit_once(", found: "))
+    {
+        Some((expected, found)) if found == "EOF" => {
+            WeirError::syntax("syntax error at end of input").with_detail(format!("Expected {expected}."))
+        }
+        Some((expected, found)) => {
+            WeirError::syntax(format!("syntax error at or near \"{found}\""))
+                .with_detail(format!("Expected {expected}."))
+        }
+        None => WeirError::syntax(format!("syntax error: {message}")),
+    };
+    if let Some((line, column)) = location {
         error.position = Some(Position::LineColumn(line, column));
     }
     error
@@ -261,6 +278,8 @@ mod tests {
         let error = syntax_error("Expected: an expression, found: FROM at Line: 2, Column: 8");
         let sql = "SELECT 1,\nSELECT FROM";
         assert_eq!(error.state, SqlState::SYNTAX_ERROR);
+        assert_eq!(error.message, "syntax error at or near \"FROM\"");
+        assert_eq!(error.detail.as_deref(), Some("Expected an expression."));
         assert_eq!(error.position.unwrap().char_offset(sql), 10 + 8);
     }
 

@@ -88,6 +88,8 @@ fn base_context() -> Result<SessionContext> {
         .with_create_default_catalog_and_schema(true)
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        // `timestamptz` values are kept in UTC, as PostgreSQL keeps them.
+        .set_str("datafusion.execution.time_zone", "+00:00")
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
     let context = SessionContext::new_with_config(config);

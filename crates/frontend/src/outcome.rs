@@ -1,6 +1,10 @@
 //! What running a statement produces, for the protocol layer to send.
 
+use std::collections::HashMap;
+
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Cast, Expr};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -49,20 +53,36 @@ pub struct Prepared {
     pub sql: String,
     pub statement: Statement,
     /// The plan DataFusion made at preparation, for queries and DML; it tells the client
-    /// the parameter and result types. Execution plans again, so that a prepared statement
-    /// sees tables as they are when it runs.
+    /// the parameter types. Execution plans again, so that a prepared statement sees tables
+    /// as they are when it runs.
     pub plan: Option<LogicalPlan>,
+    /// The columns the statement returns, if it returns rows.
+    pub result_schema: Option<SchemaRef>,
 }
 
 impl Prepared {
-    /// The type of each `$n` parameter, by position, where it could be inferred.
+    /// The type of each `$n` parameter, by position, where it is known: inferred by
+    /// DataFusion from how the parameter is used, or declared with a cast (`$1::int`) as
+    /// PostgreSQL allows.
     pub fn parameter_types(&self) -> Vec<Option<DataType>> {
         let Some(plan) = &self.plan else {
             return vec![];
         };
-        let Ok(types) = plan.get_parameter_types() else {
-            return vec![];
-        };
+        let mut types: HashMap<String, Option<DataType>> =
+            plan.get_parameter_types().unwrap_or_default();
+        let _ = plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|expr| {
+                expr.apply(|e| {
+                    if let Expr::Cast(Cast { expr, field }) = e
+                        && let Expr::Placeholder(placeholder) = expr.as_ref()
+                    {
+                        let known = types.entry(placeholder.id.clone()).or_default();
+                        known.get_or_insert_with(|| field.data_type().clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        });
         let mut positional: Vec<(usize, Option<DataType>)> = types
             .into_iter()
             .filter_map(|(name, data_type)| {
@@ -74,16 +94,10 @@ impl Prepared {
         let count = positional.last().map_or(0, |(position, _)| *position);
         let mut result = vec![None; count];
         for (position, data_type) in positional {
-            result[position - 1] = data_type;
+            if position > 0 {
+                result[position - 1] = data_type;
+            }
         }
         result
-    }
-
-    /// The columns the statement returns, if it returns rows.
-    pub fn result_schema(&self) -> Option<SchemaRef> {
-        match &self.plan {
-            Some(LogicalPlan::Dml(_)) | None => None,
-            Some(plan) => Some(std::sync::Arc::new(plan.schema().as_arrow().clone())),
-        }
     }
 }

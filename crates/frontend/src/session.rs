@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
@@ -14,7 +14,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::common::TableReference;
 use datafusion::datasource::TableType;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, ObjectType, Reset, ResetStatement, Set, Statement, Value,
+    CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, ObjectType, Reset, ResetStatement,
+    Set, SetExpr, Statement, TableObject, Value,
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
@@ -98,15 +99,23 @@ impl Session {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
-        let plan = if planned_by_datafusion(&statement) {
-            Some(self.plan(&self.statement_state(), statement.clone()).await?)
+        let (plan, result_schema) = if planned_by_datafusion(&statement) {
+            let plan = self
+                .plan_statement(&self.statement_state(), statement.clone())
+                .await?;
+            let schema = match &plan {
+                LogicalPlan::Dml(_) => None,
+                plan => Some(Arc::new(plan.schema().as_arrow().clone())),
+            };
+            (Some(plan), schema)
         } else {
-            None
+            (None, shown_columns(&statement).map(|names| text_schema(&names)))
         };
         Ok(Some(Prepared {
             sql: sql.to_owned(),
             statement,
             plan,
+            result_schema,
         }))
     }
 
@@ -256,10 +265,7 @@ impl Session {
         } else {
             let names: Vec<String> = columns
                 .iter()
-                .map(|ident| match ident.quote_style {
-                    None => ident.value.to_lowercase(),
-                    Some(_) => ident.value.clone(),
-                })
+                .map(|ident| normalize_identifier(&ident.to_string()))
                 .collect();
             for column in &names {
                 if schema.field_with_name(column).is_err() {
@@ -399,16 +405,16 @@ impl Session {
         Ok(Outcome::command("RESET"))
     }
 
-    fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> Result<Outcome> {
-        let name: Vec<&str> = variable.iter().map(|ident| ident.value.as_str()).collect();
-        let name = name.join(" ");
+    fn show(&self, variable: &[Ident]) -> Result<Outcome> {
+        let name = variable_name(variable);
+        let names = show_variable_columns(variable);
         if name.eq_ignore_ascii_case("all") {
             let all = self.settings.all();
             let column = |pick: fn(&(String, String, String)) -> &String| {
                 Arc::new(StringArray::from_iter_values(all.iter().map(pick))) as _
             };
             return rows(
-                &["name", "setting", "description"],
+                &names,
                 vec![column(|s| &s.0), column(|s| &s.1), column(|s| &s.2)],
             );
         }
@@ -417,10 +423,7 @@ impl Session {
             "time zone" => self.settings.get("TimeZone")?,
             _ => self.settings.get(&name)?,
         };
-        rows(
-            &[name.to_ascii_lowercase().as_str()],
-            vec![Arc::new(StringArray::from(vec![value]))],
-        )
+        rows(&names, vec![Arc::new(StringArray::from(vec![value]))])
     }
 
     async fn show_objects(&self, kind: ObjectKind) -> Result<Outcome> {
@@ -431,7 +434,7 @@ impl Session {
             .map(|entry| entry.name.as_str())
             .collect();
         names.sort_unstable();
-        rows(&["Name"], vec![Arc::new(StringArray::from(names))])
+        rows(&[OBJECT_LIST_COLUMN.to_owned()], vec![Arc::new(StringArray::from(names))])
     }
 
     /// A copy of the session's DataFusion state that reads the last committed epoch; every
@@ -459,13 +462,72 @@ impl Session {
         Ok(plan)
     }
 
+    /// Plans a query or DML statement, first giving it PostgreSQL's meaning where
+    /// DataFusion's differs.
+    async fn plan_statement(
+        &self,
+        state: &SessionState,
+        mut statement: Statement,
+    ) -> Result<LogicalPlan> {
+        if let Statement::Insert(insert) = &mut statement
+            && let Some(target) = self.insert_target(insert).await?
+        {
+            // PostgreSQL lets `INSERT INTO t VALUES (…)` give fewer values than `t` has
+            // columns, the rest taking their defaults; naming the leading columns makes
+            // DataFusion plan it the same way.
+            if insert.columns.is_empty() && target.values_width < target.columns.len() {
+                insert.columns = target.columns[..target.values_width]
+                    .iter()
+                    .map(|name| ObjectName::from(vec![Ident::with_quote('"', name)]))
+                    .collect();
+            }
+        }
+        self.plan(state, statement).await
+    }
+
+    /// The table an INSERT writes and its columns in order; `None` when the table does
+    /// not exist (the planner reports that with the rest of the statement).
+    async fn insert_target(&self, insert: &Insert) -> Result<Option<InsertTarget>> {
+        let TableObject::TableName(name) = &insert.table else {
+            return Ok(None);
+        };
+        let name = QualifiedName::resolve(name)?;
+        let reference = TableReference::partial(name.schema.as_str(), name.name.as_str());
+        let Ok(table) = self.context.table_provider(reference).await else {
+            return Ok(None);
+        };
+        let values_width = match insert.source.as_deref().map(|query| query.body.as_ref()) {
+            Some(SetExpr::Values(values)) => values
+                .rows
+                .iter()
+                .map(|row| row.content.len())
+                .max()
+                .unwrap_or(0),
+            _ => usize::MAX,
+        };
+        let columns = if insert.columns.is_empty() {
+            table.schema().fields().iter().map(|f| f.name().clone()).collect()
+        } else {
+            insert.columns.iter().map(|c| normalize_identifier(&c.to_string())).collect()
+        };
+        Ok(Some(InsertTarget {
+            table: name.name,
+            columns,
+            values_width,
+        }))
+    }
+
     async fn run_datafusion(
         &self,
         statement: Statement,
         parameters: Option<ParamValues>,
     ) -> Result<Outcome> {
+        let insert_target = match &statement {
+            Statement::Insert(insert) => self.insert_target(insert).await?,
+            _ => None,
+        };
         let state = self.statement_state();
-        let mut plan = self.plan(&state, statement).await?;
+        let mut plan = self.plan_statement(&state, statement).await?;
         if let Some(parameters) = parameters {
             plan = plan.with_param_values(parameters)?;
         }
@@ -482,16 +544,61 @@ impl Session {
         };
         let frame = DataFrame::new(state, plan);
         match tag {
-            Some(tag) => {
-                let batches = frame.collect().await?;
-                Ok(Outcome::counted(tag, count_rows(&batches)))
-            }
+            Some(tag) => match frame.collect().await {
+                Ok(batches) => Ok(Outcome::counted(tag, count_rows(&batches))),
+                Err(error) => Err(match &insert_target {
+                    Some(target) => target.explain(WeirError::from(error)),
+                    None => WeirError::from(error),
+                }),
+            },
             None => {
                 let schema = Arc::new(frame.schema().as_arrow().clone());
                 let stream = frame.execute_stream().await?;
                 Ok(Outcome::Rows { schema, stream })
             }
         }
+    }
+}
+
+/// What an INSERT writes: for PostgreSQL's treatment of short VALUES rows and its messages.
+struct InsertTarget {
+    table: String,
+    /// The columns the INSERT fills, in the order its values come.
+    columns: Vec<String>,
+    /// The longest VALUES row, or `usize::MAX` when the source is a query.
+    values_width: usize,
+}
+
+impl InsertTarget {
+    /// DataFusion refuses a NULL for a NOT NULL column while it builds the rows to insert,
+    /// naming its own column (`column2` of a VALUES list); say it as PostgreSQL does.
+    fn explain(&self, error: WeirError) -> WeirError {
+        const MARKER: &str = "is declared as non-nullable but contains null values";
+        if !error.message.contains(MARKER) {
+            return error;
+        }
+        let named = error.message.split('\'').nth(1).unwrap_or_default();
+        let column = named
+            .strip_prefix("column")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| self.columns.get(n.wrapping_sub(1)))
+            .map(String::as_str)
+            .unwrap_or(named);
+        WeirError::new(
+            SqlState::NOT_NULL_VIOLATION,
+            format!(
+                "null value in column \"{column}\" of relation \"{}\" violates not-null constraint",
+                self.table
+            ),
+        )
+    }
+}
+
+/// An identifier as PostgreSQL resolves it: unquoted names fold to lower case.
+fn normalize_identifier(text: &str) -> String {
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => text.to_lowercase(),
     }
 }
 
@@ -551,14 +658,46 @@ pub(crate) fn count_rows(batches: &[RecordBatch]) -> usize {
         .sum::<u64>() as usize
 }
 
-/// A small result set built by weir itself (SHOW and friends).
-fn rows(names: &[&str], columns: Vec<datafusion::arrow::array::ArrayRef>) -> Result<Outcome> {
-    let schema = Arc::new(Schema::new(
+/// The column of `SHOW TABLES` and `SHOW VIEWS`.
+const OBJECT_LIST_COLUMN: &str = "Name";
+
+fn variable_name(variable: &[Ident]) -> String {
+    let parts: Vec<&str> = variable.iter().map(|ident| ident.value.as_str()).collect();
+    parts.join(" ")
+}
+
+fn show_variable_columns(variable: &[Ident]) -> Vec<String> {
+    let name = variable_name(variable);
+    if name.eq_ignore_ascii_case("all") {
+        vec!["name".into(), "setting".into(), "description".into()]
+    } else {
+        vec![name.to_ascii_lowercase()]
+    }
+}
+
+/// The columns of the statements weir answers itself with rows.
+fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
+    match statement {
+        Statement::ShowVariable { variable } => Some(show_variable_columns(variable)),
+        Statement::ShowTables { .. } | Statement::ShowViews { .. } => {
+            Some(vec![OBJECT_LIST_COLUMN.to_owned()])
+        }
+        _ => None,
+    }
+}
+
+fn text_schema(names: &[String]) -> SchemaRef {
+    Arc::new(Schema::new(
         names
             .iter()
-            .map(|name| Field::new(*name, DataType::Utf8, false))
+            .map(|name| Field::new(name, DataType::Utf8, false))
             .collect::<Vec<_>>(),
-    ));
+    ))
+}
+
+/// A small result set built by weir itself (SHOW and friends).
+fn rows(names: &[String], columns: Vec<datafusion::arrow::array::ArrayRef>) -> Result<Outcome> {
+    let schema = text_schema(names);
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let stream = RecordBatchStreamAdapter::new(
         schema.clone(),

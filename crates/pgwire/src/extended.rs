@@ -65,9 +65,9 @@ impl QueryParser for WeirQueryParser {
         statement: &Prepared,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        match statement.result_schema() {
+        match &statement.result_schema {
             Some(schema) => {
-                arrow_schema_to_pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None)
+                arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None)
             }
             None => Ok(vec![]),
         }

@@ -13,5 +13,6 @@ mod responses;
 mod server;
 mod simple;
 mod startup;
+mod text_values;
 
 pub use server::{Authentication, Server};

@@ -22,6 +22,7 @@ use weir_common::{Result, WeirError};
 use weir_frontend::{CopyFormat, Outcome, Session};
 
 use crate::errors::to_pgwire;
+use crate::text_values::render_for_text;
 
 pub(crate) fn to_response(
     outcome: Outcome,
@@ -138,6 +139,7 @@ fn query_response(
 ) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
     let row_fields = fields.clone();
+    let row_format = format.clone();
     let rows = stream
         .then(move |batch| {
             let session = session.clone();
@@ -152,7 +154,7 @@ fn query_response(
         })
         .map(move |batch| {
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
+                Ok(batch) => encode_recordbatch(row_fields.clone(), render_for_text(batch, &row_format)),
                 Err(error) => Box::new(std::iter::once(Err(to_pgwire(WeirError::from(error))))),
             };
             futures::stream::iter(rows)

@@ -43,7 +43,7 @@ async fn each_error_has_its_sqlstate() {
         .await
         .unwrap();
 
-    expect_error(&client, "SELEC 1", SqlState::SYNTAX_ERROR, "syntax error").await;
+    expect_error(&client, "SELEC 1", SqlState::SYNTAX_ERROR, "syntax error at or near \"SELEC\"").await;
     expect_error(&client, "SELECT * FROM missing", SqlState::UNDEFINED_TABLE, "missing").await;
     expect_error(&client, "SELECT nope FROM t", SqlState::UNDEFINED_COLUMN, "nope").await;
     expect_error(
@@ -90,12 +90,12 @@ async fn each_error_has_its_sqlstate() {
 async fn syntax_errors_point_at_the_position() {
     let server = TestServer::start();
     let client = server.connect().await;
-    let error = client.batch_execute("SELECT * FORM t").await.unwrap_err();
+    let error = client.batch_execute("SELECT (1 + ) FROM t").await.unwrap_err();
     let db_error = error.as_db_error().unwrap();
     assert_eq!(db_error.code(), &SqlState::SYNTAX_ERROR);
     match db_error.position() {
         Some(tokio_postgres::error::ErrorPosition::Original(position)) => {
-            assert_eq!(*position, 10, "position of FORM")
+            assert_eq!(*position, 13, "position of the closing parenthesis")
         }
         other => panic!("no position: {other:?}"),
     }

@@ -10,9 +10,62 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use sqllogictest::{Runner, default_column_validator, default_validator};
+use std::process::Command;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqllogictest::{
+    AsyncDB, DBOutput, DefaultColumnType, Runner, default_column_validator, default_validator,
+};
 use sqllogictest_engines::postgres::{PostgresExtended, PostgresSimple};
 use support::TestServer;
+
+/// A server error as `SQLSTATE: message`, so that `statement error` lines can name both.
+#[derive(Debug)]
+struct ServerError(tokio_postgres::Error);
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(error) => write!(f, "{}: {}", error.code().code(), error.message()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// One of sqllogictest-engines' PostgreSQL engines, with errors that show the server's text.
+struct Engine<E>(E);
+
+#[async_trait]
+impl<E> AsyncDB for Engine<E>
+where
+    E: AsyncDB<Error = tokio_postgres::Error, ColumnType = DefaultColumnType> + Send,
+{
+    type Error = ServerError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, ServerError> {
+        self.0.run(sql).await.map_err(ServerError)
+    }
+
+    async fn shutdown(&mut self) {
+        self.0.shutdown().await
+    }
+
+    fn engine_name(&self) -> &str {
+        "weir"
+    }
+
+    async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await
+    }
+
+    async fn run_command(command: Command) -> std::io::Result<std::process::Output> {
+        tokio::process::Command::from(command).output().await
+    }
+}
 
 fn slt_files(dir: &Path, found: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -35,7 +88,7 @@ async fn run_file(path: &Path, extended: bool) -> Result<(), String> {
     let result = if extended {
         let mut runner = Runner::new(|| {
             let config = config.clone();
-            async move { PostgresExtended::connect(config).await }
+            async move { PostgresExtended::connect(config).await.map(Engine).map_err(ServerError) }
         });
         runner.with_validator(default_validator);
         runner.with_column_validator(default_column_validator);
@@ -43,7 +96,7 @@ async fn run_file(path: &Path, extended: bool) -> Result<(), String> {
     } else {
         let mut runner = Runner::new(|| {
             let config = config.clone();
-            async move { PostgresSimple::connect(config).await }
+            async move { PostgresSimple::connect(config).await.map(Engine).map_err(ServerError) }
         });
         runner.with_validator(default_validator);
         runner.with_column_validator(default_column_validator);

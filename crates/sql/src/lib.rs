@@ -108,8 +108,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_a_position() {
-        let error = parse("SELECT * FORM t").unwrap_err();
+        let error = parse("SELECT (1 + ) FROM t").unwrap_err();
         assert_eq!(error.state, weir_common::SqlState::SYNTAX_ERROR);
-        assert_eq!(error.position, Some(Position::Char(10)), "{error:?}");
+        assert_eq!(error.position, Some(Position::Char(13)), "{error:?}");
     }
 }

@@ -48,7 +48,9 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -66,7 +68,11 @@ fn start_weir(binary: &Path, dir: &Path, port: u16) -> Server {
 
 /// PostgreSQL refuses to run as root, so it runs as the `postgres` user when we are root.
 fn as_postgres(program: &Path) -> Command {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
     if root {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
@@ -78,7 +84,10 @@ fn as_postgres(program: &Path) -> Command {
 
 fn start_postgres(dir: &Path, port: u16) -> Server {
     let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
-    let _ = Command::new("chown").args(["-R", "postgres"]).arg(dir).status();
+    let _ = Command::new("chown")
+        .args(["-R", "postgres"])
+        .arg(dir)
+        .status();
     let status = as_postgres(&bin.join("initdb"))
         .args(["-D"])
         .arg(dir.join("pg"))
@@ -90,7 +99,14 @@ fn start_postgres(dir: &Path, port: u16) -> Server {
     let child = as_postgres(&bin.join("postgres"))
         .arg("-D")
         .arg(dir.join("pg"))
-        .args(["-p", &port.to_string(), "-k", "/tmp", "-c", "listen_addresses=127.0.0.1"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-k",
+            "/tmp",
+            "-c",
+            "listen_addresses=127.0.0.1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -102,7 +118,9 @@ fn start_postgres(dir: &Path, port: u16) -> Server {
 
 async fn connect(port: u16, user: &str, database: &str) -> Client {
     let config = format!("host=127.0.0.1 port={port} user={user} dbname={database}");
-    let (client, connection) = tokio_postgres::connect(&config, NoTls).await.expect("connects");
+    let (client, connection) = tokio_postgres::connect(&config, NoTls)
+        .await
+        .expect("connects");
     tokio::spawn(connection);
     client
 }
@@ -123,7 +141,10 @@ async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures 
             .map(|id| format!("({id}, 'name-{id}', {}.5)", id % 1000))
             .collect();
         client
-            .batch_execute(&format!("INSERT INTO bench_insert VALUES {}", values.join(",")))
+            .batch_execute(&format!(
+                "INSERT INTO bench_insert VALUES {}",
+                values.join(",")
+            ))
             .await
             .unwrap();
     }
@@ -137,7 +158,9 @@ async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures 
     let sink = client.copy_in("COPY bench_copy FROM STDIN").await.unwrap();
     futures::pin_mut!(sink);
     for piece in data.as_bytes().chunks(64 * 1024) {
-        sink.send(bytes::Bytes::copy_from_slice(piece)).await.unwrap();
+        sink.send(bytes::Bytes::copy_from_slice(piece))
+            .await
+            .unwrap();
     }
     let copied = sink.finish().await.unwrap();
     assert_eq!(copied as usize, rows);
@@ -171,7 +194,8 @@ async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures 
             latencies.extend(task.await.unwrap());
         }
         latencies.sort();
-        let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let percentile =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         point.push((clients, percentile(0.50), percentile(0.99)));
     }
     Figures {
@@ -185,7 +209,10 @@ async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures 
 async fn main() {
     let mut args = std::env::args().skip(1);
     let weir_binary = PathBuf::from(args.next().expect("usage: bench-pgwire WEIR_BINARY [ROWS]"));
-    let rows: usize = args.next().map(|r| r.parse().expect("ROWS is a number")).unwrap_or(100_000);
+    let rows: usize = args
+        .next()
+        .map(|r| r.parse().expect("ROWS is a number"))
+        .unwrap_or(100_000);
 
     let weir_dir = tempfile::tempdir().unwrap();
     let weir_port = free_port();
@@ -199,16 +226,48 @@ async fn main() {
     let pg_figures = measure(pg_port, "postgres", "postgres", rows).await;
     drop(postgres);
 
-    println!("bench-pgwire: {rows} rows, {INSERT_BATCH} rows per INSERT, {POINT_QUERIES_PER_CLIENT} point queries per client");
-    println!("{:<34} {:>14} {:>14} {:>8}", "figure", "weir", "postgresql", "ratio");
+    println!(
+        "bench-pgwire: {rows} rows, {INSERT_BATCH} rows per INSERT, {POINT_QUERIES_PER_CLIENT} point queries per client"
+    );
+    println!(
+        "{:<34} {:>14} {:>14} {:>8}",
+        "figure", "weir", "postgresql", "ratio"
+    );
     let row = |name: &str, weir: f64, pg: f64, unit: &str| {
-        println!("{name:<34} {:>11.0} {unit:<2} {:>11.0} {unit:<2} {:>8.2}", weir, pg, weir / pg);
+        println!(
+            "{name:<34} {:>11.0} {unit:<2} {:>11.0} {unit:<2} {:>8.2}",
+            weir,
+            pg,
+            weir / pg
+        );
     };
-    row("bulk INSERT (rows/s)", weir_figures.insert_rows_per_s, pg_figures.insert_rows_per_s, "");
-    row("COPY FROM STDIN (rows/s)", weir_figures.copy_rows_per_s, pg_figures.copy_rows_per_s, "");
-    for ((clients, weir_p50, weir_p99), (_, pg_p50, pg_p99)) in weir_figures.point.iter().zip(&pg_figures.point) {
-        row(&format!("point SELECT p50, {clients} clients (us)"), weir_p50.as_micros() as f64, pg_p50.as_micros() as f64, "");
-        row(&format!("point SELECT p99, {clients} clients (us)"), weir_p99.as_micros() as f64, pg_p99.as_micros() as f64, "");
+    row(
+        "bulk INSERT (rows/s)",
+        weir_figures.insert_rows_per_s,
+        pg_figures.insert_rows_per_s,
+        "",
+    );
+    row(
+        "COPY FROM STDIN (rows/s)",
+        weir_figures.copy_rows_per_s,
+        pg_figures.copy_rows_per_s,
+        "",
+    );
+    for ((clients, weir_p50, weir_p99), (_, pg_p50, pg_p99)) in
+        weir_figures.point.iter().zip(&pg_figures.point)
+    {
+        row(
+            &format!("point SELECT p50, {clients} clients (us)"),
+            weir_p50.as_micros() as f64,
+            pg_p50.as_micros() as f64,
+            "",
+        );
+        row(
+            &format!("point SELECT p99, {clients} clients (us)"),
+            weir_p99.as_micros() as f64,
+            pg_p99.as_micros() as f64,
+            "",
+        );
     }
     println!("(ratio = weir / postgresql: above 1 is better for rows/s, worse for latency)");
 }

@@ -14,5 +14,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --quiet
 echo "== driver tests (psycopg)"
-cargo build --quiet --bin weir
+# `cargo test` built this binary for the end-to-end tests; building it alone would
+# resolve different dependency features and compile DataFusion a second time.
 WEIR_BIN="$CARGO_TARGET_DIR/debug/weir" python3 tests/drivers/psycopg_test.py

@@ -120,7 +120,11 @@ mod tests {
             entry(3, "v2", ObjectKind::View, vec![2]),
             entry(4, "other", ObjectKind::Table, vec![]),
         ]);
-        let names: Vec<&str> = catalog.dependents(1).iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = catalog
+            .dependents(1)
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         assert_eq!(names, vec!["v2", "v1"]);
         assert_eq!(catalog.next_id(), 5);
     }

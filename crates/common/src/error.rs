@@ -75,11 +75,17 @@ impl WeirError {
     }
 
     pub fn not_supported(what: impl std::fmt::Display) -> Self {
-        Self::new(SqlState::FEATURE_NOT_SUPPORTED, format!("{what} is not supported"))
+        Self::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("{what} is not supported"),
+        )
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(SqlState::INTERNAL_ERROR, format!("internal error: {message}"))
+        Self::new(
+            SqlState::INTERNAL_ERROR,
+            format!("internal error: {message}"),
+        )
     }
 
     pub fn syntax(message: impl Into<String>) -> Self {
@@ -147,9 +153,7 @@ fn classify(error: &DataFusionError) -> WeirError {
             WeirError::new(SqlState::FEATURE_NOT_SUPPORTED, message.clone())
         }
         DataFusionError::Plan(message) => classify_message(message, SqlState::SYNTAX_ERROR),
-        DataFusionError::Execution(message) => {
-            classify_message(message, SqlState::DATA_EXCEPTION)
-        }
+        DataFusionError::Execution(message) => classify_message(message, SqlState::DATA_EXCEPTION),
         DataFusionError::ResourcesExhausted(message) => {
             WeirError::new(SqlState::PROGRAM_LIMIT_EXCEEDED, message.clone())
         }
@@ -222,6 +226,7 @@ fn classify_message(message: &str, default: SqlState) -> WeirError {
         || lower.contains("type coercion")
         || lower.contains("does not support")
         || lower.contains("no function matches")
+        || lower.contains("non-boolean predicate")
     {
         SqlState::DATATYPE_MISMATCH
     } else if lower.contains("not implemented") || lower.contains("unsupported") {
@@ -247,9 +252,8 @@ fn syntax_error(message: &str) -> WeirError {
         .strip_prefix("Expected: ")
         .and_then(|rest| rest.rsplit_once(", found: "))
     {
-        Some((expected, found)) if found == "EOF" => {
-            WeirError::syntax("syntax error at end of input").with_detail(format!("Expected {expected}."))
-        }
+        Some((expected, "EOF")) => WeirError::syntax("syntax error at end of input")
+            .with_detail(format!("Expected {expected}.")),
         Some((expected, found)) => {
             WeirError::syntax(format!("syntax error at or near \"{found}\""))
                 .with_detail(format!("Expected {expected}."))

@@ -86,8 +86,9 @@ impl PendingCopy {
         }
         let columns: Vec<ArrayRef> = (0..width)
             .map(|index| {
-                Arc::new(StringArray::from_iter(rows.iter().map(|row| row[index].as_deref())))
-                    as ArrayRef
+                Arc::new(StringArray::from_iter(
+                    rows.iter().map(|row| row[index].as_deref()),
+                )) as ArrayRef
             })
             .collect();
         let schema = Schema::new(

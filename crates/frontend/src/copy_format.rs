@@ -64,7 +64,9 @@ impl CopyFormat {
                             CopyLegacyCsvOption::Quote(c) => quote = *c,
                             CopyLegacyCsvOption::Escape(c) => escape = Some(*c),
                             other => {
-                                return Err(WeirError::not_supported(format!("COPY option {other}")));
+                                return Err(WeirError::not_supported(format!(
+                                    "COPY option {other}"
+                                )));
                             }
                         }
                     }
@@ -113,7 +115,10 @@ impl CopyFormat {
 }
 
 fn is_utf8(name: &str) -> bool {
-    matches!(name.to_ascii_uppercase().replace('-', "").as_str(), "UTF8" | "UNICODE")
+    matches!(
+        name.to_ascii_uppercase().replace('-', "").as_str(),
+        "UTF8" | "UNICODE"
+    )
 }
 
 fn bad_format(line: usize, message: impl std::fmt::Display) -> WeirError {
@@ -171,7 +176,9 @@ fn unescape_text(raw: &str) -> std::result::Result<String, String> {
             'x' => {
                 let mut value = 0u32;
                 let mut digits = 0;
-                while digits < 2 && let Some(d) = chars.peek().and_then(|d| d.to_digit(16)) {
+                while digits < 2
+                    && let Some(d) = chars.peek().and_then(|d| d.to_digit(16))
+                {
                     value = value * 16 + d;
                     chars.next();
                     digits += 1;
@@ -185,7 +192,9 @@ fn unescape_text(raw: &str) -> std::result::Result<String, String> {
             '0'..='7' => {
                 let mut value = escaped.to_digit(8).unwrap_or(0);
                 let mut digits = 1;
-                while digits < 3 && let Some(d) = chars.peek().and_then(|d| d.to_digit(8)) {
+                while digits < 3
+                    && let Some(d) = chars.peek().and_then(|d| d.to_digit(8))
+                {
                     value = value * 8 + d;
                     chars.next();
                     digits += 1;
@@ -216,7 +225,11 @@ fn parse_csv(
     let mut chars = text.chars().peekable();
     let finish_field = |field: &mut String, quoted: &mut bool, row: &mut Vec<Option<String>>| {
         let value = std::mem::take(field);
-        row.push(if !*quoted && value == null { None } else { Some(value) });
+        row.push(if !*quoted && value == null {
+            None
+        } else {
+            Some(value)
+        });
         *quoted = false;
     };
     while let Some(c) = chars.next() {
@@ -296,7 +309,9 @@ mod tests {
 
     #[test]
     fn text_format_reads_nulls_and_escapes() {
-        let rows = text().parse(b"1\tann\n2\t\\N\n3\ta\\tb\\\\c\\101\n\\.\nignored\n").unwrap();
+        let rows = text()
+            .parse(b"1\tann\n2\t\\N\n3\ta\\tb\\\\c\\101\n\\.\nignored\n")
+            .unwrap();
         assert_eq!(
             rows,
             vec![

@@ -23,7 +23,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("store", &self.store).finish()
+        f.debug_struct("Database")
+            .field("store", &self.store)
+            .finish()
     }
 }
 
@@ -91,7 +93,10 @@ fn base_context() -> Result<SessionContext> {
         // `timestamptz` values are kept in UTC, as PostgreSQL keeps them.
         .set_str("datafusion.execution.time_zone", "+00:00")
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        );
     let context = SessionContext::new_with_config(config);
     datafusion_pg_catalog::setup_pg_catalog(&context, DATABASE_NAME, EmptyContextProvider)
         .map_err(|e| WeirError::from(*e))?;

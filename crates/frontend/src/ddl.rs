@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::common::TableReference;
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::Constraint;
+use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
@@ -83,7 +83,10 @@ pub(crate) async fn register(
                 schema: Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
                 key_columns,
                 constraints: create.constraints.clone(),
-                column_defaults: create.column_defaults.into_iter().collect::<HashMap<_, _>>(),
+                column_defaults: create
+                    .column_defaults
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
             };
             let table = StoredTable::try_new(descriptor, store.clone())?;
             context.register_table(reference(entry), Arc::new(table))?;
@@ -107,7 +110,9 @@ pub(crate) async fn register(
 async fn plan_definition(context: &SessionContext, definition: &str) -> Result<LogicalPlan> {
     let mut statements = weir_sql::parse(definition)?;
     if statements.len() != 1 {
-        return Err(WeirError::internal("a stored definition holds one statement"));
+        return Err(WeirError::internal(
+            "a stored definition holds one statement",
+        ));
     }
     let statement = datafusion::sql::parser::Statement::Statement(Box::new(statements.remove(0)));
     Ok(context.state().statement_to_plan(statement).await?)
@@ -125,17 +130,28 @@ pub(crate) async fn create(
             if create.query.is_some() {
                 return Err(WeirError::not_supported("CREATE TABLE … AS"));
             }
-            (ObjectKind::Table, &create.name, create.if_not_exists, "CREATE TABLE")
+            (
+                ObjectKind::Table,
+                &create.name,
+                create.if_not_exists,
+                "CREATE TABLE",
+            )
         }
-        Statement::CreateView(create) if !create.materialized => {
-            (ObjectKind::View, &create.name, create.if_not_exists, "CREATE VIEW")
-        }
+        Statement::CreateView(create) if !create.materialized => (
+            ObjectKind::View,
+            &create.name,
+            create.if_not_exists,
+            "CREATE VIEW",
+        ),
         other => return Err(WeirError::internal(format!("not a CREATE: {other}"))),
     };
     let name = QualifiedName::resolve(name)?;
     let mut catalog = database.catalog().lock().await;
     if catalog.lookup(&name.schema, &name.name).is_some() && if_not_exists {
-        notices.push(format!("relation \"{}\" already exists, skipping", name.name));
+        notices.push(format!(
+            "relation \"{}\" already exists, skipping",
+            name.name
+        ));
         return Ok(Outcome::command(tag));
     }
     catalog.check_name_free(&name.schema, &name.name)?;
@@ -217,7 +233,15 @@ pub(crate) async fn drop_objects(
         if !dependents.is_empty() && !cascade {
             let detail: Vec<String> = dependents
                 .iter()
-                .map(|d| format!("{} {} depends on {} {}", d.kind.describe(), d.name, kind.describe(), entry.name))
+                .map(|d| {
+                    format!(
+                        "{} {} depends on {} {}",
+                        d.kind.describe(),
+                        d.name,
+                        kind.describe(),
+                        entry.name
+                    )
+                })
                 .collect();
             return Err(WeirError::new(
                 SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
@@ -232,7 +256,11 @@ pub(crate) async fn drop_objects(
         }
         for dependent in dependents {
             if !doomed.iter().any(|d| d.id == dependent.id) {
-                notices.push(format!("drop cascades to {} {}", dependent.kind.describe(), dependent.name));
+                notices.push(format!(
+                    "drop cascades to {} {}",
+                    dependent.kind.describe(),
+                    dependent.name
+                ));
                 doomed.push(dependent.clone());
             }
         }
@@ -241,7 +269,10 @@ pub(crate) async fn drop_objects(
         }
     }
     if doomed.is_empty() {
-        return Ok(Outcome::command(format!("DROP {}", kind.describe().to_uppercase())));
+        return Ok(Outcome::command(format!(
+            "DROP {}",
+            kind.describe().to_uppercase()
+        )));
     }
     let mut write = EpochWrite::default();
     for entry in &doomed {
@@ -258,5 +289,8 @@ pub(crate) async fn drop_objects(
         tracing::info!(id = entry.id, name = %entry.name, "dropped");
         catalog.remove(entry.id);
     }
-    Ok(Outcome::command(format!("DROP {}", kind.describe().to_uppercase())))
+    Ok(Outcome::command(format!(
+        "DROP {}",
+        kind.describe().to_uppercase()
+    )))
 }

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Cast, Expr};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Cast, Expr};
 use datafusion::sql::sqlparser::ast::Statement;
 
 use crate::copy_format::CopyFormat;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::TableType;
 use datafusion::execution::SessionState;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::common::TableReference;
-use datafusion::datasource::TableType;
 use datafusion::sql::sqlparser::ast::{
     CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, ObjectType, Reset, ResetStatement,
     Set, SetExpr, Statement, TableObject, Value,
@@ -109,7 +109,10 @@ impl Session {
             };
             (Some(plan), schema)
         } else {
-            (None, shown_columns(&statement).map(|names| text_schema(&names)))
+            (
+                None,
+                shown_columns(&statement).map(|names| text_schema(&names)),
+            )
         };
         Ok(Some(Prepared {
             sql: sql.to_owned(),
@@ -135,7 +138,10 @@ impl Session {
         statement: Statement,
         parameters: Option<ParamValues>,
     ) -> Result<Outcome> {
-        let ends_block = matches!(statement, Statement::Commit { .. } | Statement::Rollback { .. });
+        let ends_block = matches!(
+            statement,
+            Statement::Commit { .. } | Statement::Rollback { .. }
+        );
         if self.transaction == TransactionState::Failed && !ends_block {
             return Err(WeirError::new(
                 SqlState::IN_FAILED_SQL_TRANSACTION,
@@ -238,7 +244,11 @@ impl Session {
         }
     }
 
-    async fn copy_from_client(&mut self, source: CopySource, format: CopyFormat) -> Result<Outcome> {
+    async fn copy_from_client(
+        &mut self,
+        source: CopySource,
+        format: CopyFormat,
+    ) -> Result<Outcome> {
         let CopySource::Table {
             table_name,
             columns,
@@ -271,7 +281,10 @@ impl Session {
                 if schema.field_with_name(column).is_err() {
                     return Err(WeirError::new(
                         SqlState::UNDEFINED_COLUMN,
-                        format!("column \"{column}\" of relation \"{}\" does not exist", name.name),
+                        format!(
+                            "column \"{column}\" of relation \"{}\" does not exist",
+                            name.name
+                        ),
                     ));
                 }
             }
@@ -300,7 +313,11 @@ impl Session {
                 let columns = if columns.is_empty() {
                     "*".to_owned()
                 } else {
-                    columns.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    columns
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 weir_sql::parse(&format!("SELECT {columns} FROM {table_name}"))?.remove(0)
             }
@@ -434,7 +451,10 @@ impl Session {
             .map(|entry| entry.name.as_str())
             .collect();
         names.sort_unstable();
-        rows(&[OBJECT_LIST_COLUMN.to_owned()], vec![Arc::new(StringArray::from(names))])
+        rows(
+            &[OBJECT_LIST_COLUMN.to_owned()],
+            vec![Arc::new(StringArray::from(names))],
+        )
     }
 
     /// A copy of the session's DataFusion state that reads the last committed epoch; every
@@ -506,9 +526,18 @@ impl Session {
             _ => usize::MAX,
         };
         let columns = if insert.columns.is_empty() {
-            table.schema().fields().iter().map(|f| f.name().clone()).collect()
+            table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
         } else {
-            insert.columns.iter().map(|c| normalize_identifier(&c.to_string())).collect()
+            insert
+                .columns
+                .iter()
+                .map(|c| normalize_identifier(&c.to_string()))
+                .collect()
         };
         Ok(Some(InsertTarget {
             table: name.name,
@@ -699,10 +728,7 @@ fn text_schema(names: &[String]) -> SchemaRef {
 fn rows(names: &[String], columns: Vec<datafusion::arrow::array::ArrayRef>) -> Result<Outcome> {
     let schema = text_schema(names);
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let stream = RecordBatchStreamAdapter::new(
-        schema.clone(),
-        futures::stream::iter([Ok(batch)]),
-    );
+    let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(batch)]));
     Ok(Outcome::Rows {
         schema,
         stream: Box::pin(stream),

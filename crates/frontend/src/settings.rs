@@ -42,30 +42,174 @@ const fn parameter(
 }
 
 const PARAMETERS: &[Parameter] = &[
-    parameter("application_name", "", false, true, "Name of the client application."),
-    parameter("bytea_output", "hex", false, false, "Output format of bytea (hex)."),
-    parameter("client_encoding", "UTF8", false, true, "Client character set; only UTF8."),
-    parameter("client_min_messages", "notice", false, false, "Lowest level of messages sent to the client."),
-    parameter("DateStyle", "ISO, MDY", false, true, "Display format of dates and times; ISO output."),
-    parameter("default_transaction_isolation", "read committed", false, false, "Accepted; every statement is atomic on its own."),
-    parameter("default_transaction_read_only", "off", false, false, "Accepted; has no effect."),
-    parameter("extra_float_digits", "1", false, false, "Floats are always printed in their shortest exact form."),
-    parameter("idle_in_transaction_session_timeout", "0", false, false, "Accepted; has no effect."),
-    parameter("integer_datetimes", "on", true, true, "Date and time values are stored as integers."),
-    parameter("IntervalStyle", "postgres", false, true, "Display format of intervals."),
-    parameter("is_superuser", "on", true, true, "Every user has every privilege."),
-    parameter("lock_timeout", "0", false, false, "Accepted; has no effect."),
-    parameter("max_identifier_length", "63", true, false, "Longest identifier PostgreSQL clients expect."),
-    parameter("search_path", "\"$user\", public", false, false, "Schemas searched for unqualified names; weir resolves them in public."),
-    parameter("server_encoding", "UTF8", true, true, "Server character set."),
-    parameter("server_version", SERVER_VERSION, true, true, "PostgreSQL version weir is compatible with."),
-    parameter("server_version_num", "160006", true, false, "PostgreSQL version as a number."),
-    parameter("session_authorization", "weir", false, true, "The session's user."),
-    parameter("standard_conforming_strings", "on", true, true, "Backslashes in ordinary string literals are literal."),
-    parameter("statement_timeout", "0", false, false, "Cancel statements running longer than this (0: never)."),
-    parameter("TimeZone", "UTC", false, true, "Time zone for displaying timestamps."),
-    parameter("transaction_isolation", "read committed", false, false, "Accepted; every statement is atomic on its own."),
-    parameter("transaction_read_only", "off", false, false, "Accepted; has no effect."),
+    parameter(
+        "application_name",
+        "",
+        false,
+        true,
+        "Name of the client application.",
+    ),
+    parameter(
+        "bytea_output",
+        "hex",
+        false,
+        false,
+        "Output format of bytea (hex).",
+    ),
+    parameter(
+        "client_encoding",
+        "UTF8",
+        false,
+        true,
+        "Client character set; only UTF8.",
+    ),
+    parameter(
+        "client_min_messages",
+        "notice",
+        false,
+        false,
+        "Lowest level of messages sent to the client.",
+    ),
+    parameter(
+        "DateStyle",
+        "ISO, MDY",
+        false,
+        true,
+        "Display format of dates and times; ISO output.",
+    ),
+    parameter(
+        "default_transaction_isolation",
+        "read committed",
+        false,
+        false,
+        "Accepted; every statement is atomic on its own.",
+    ),
+    parameter(
+        "default_transaction_read_only",
+        "off",
+        false,
+        false,
+        "Accepted; has no effect.",
+    ),
+    parameter(
+        "extra_float_digits",
+        "1",
+        false,
+        false,
+        "Floats are always printed in their shortest exact form.",
+    ),
+    parameter(
+        "idle_in_transaction_session_timeout",
+        "0",
+        false,
+        false,
+        "Accepted; has no effect.",
+    ),
+    parameter(
+        "integer_datetimes",
+        "on",
+        true,
+        true,
+        "Date and time values are stored as integers.",
+    ),
+    parameter(
+        "IntervalStyle",
+        "postgres",
+        false,
+        true,
+        "Display format of intervals.",
+    ),
+    parameter(
+        "is_superuser",
+        "on",
+        true,
+        true,
+        "Every user has every privilege.",
+    ),
+    parameter(
+        "lock_timeout",
+        "0",
+        false,
+        false,
+        "Accepted; has no effect.",
+    ),
+    parameter(
+        "max_identifier_length",
+        "63",
+        true,
+        false,
+        "Longest identifier PostgreSQL clients expect.",
+    ),
+    parameter(
+        "search_path",
+        "\"$user\", public",
+        false,
+        false,
+        "Schemas searched for unqualified names; weir resolves them in public.",
+    ),
+    parameter(
+        "server_encoding",
+        "UTF8",
+        true,
+        true,
+        "Server character set.",
+    ),
+    parameter(
+        "server_version",
+        SERVER_VERSION,
+        true,
+        true,
+        "PostgreSQL version weir is compatible with.",
+    ),
+    parameter(
+        "server_version_num",
+        "160006",
+        true,
+        false,
+        "PostgreSQL version as a number.",
+    ),
+    parameter(
+        "session_authorization",
+        "weir",
+        false,
+        true,
+        "The session's user.",
+    ),
+    parameter(
+        "standard_conforming_strings",
+        "on",
+        true,
+        true,
+        "Backslashes in ordinary string literals are literal.",
+    ),
+    parameter(
+        "statement_timeout",
+        "0",
+        false,
+        false,
+        "Cancel statements running longer than this (0: never).",
+    ),
+    parameter(
+        "TimeZone",
+        "UTC",
+        false,
+        true,
+        "Time zone for displaying timestamps.",
+    ),
+    parameter(
+        "transaction_isolation",
+        "read committed",
+        false,
+        false,
+        "Accepted; every statement is atomic on its own.",
+    ),
+    parameter(
+        "transaction_read_only",
+        "off",
+        false,
+        false,
+        "Accepted; has no effect.",
+    ),
     parameter("work_mem", "4MB", false, false, "Accepted; has no effect."),
 ];
 
@@ -97,7 +241,11 @@ impl Settings {
     pub fn from_startup<'a>(parameters: impl IntoIterator<Item = (&'a str, &'a str)>) -> Settings {
         let mut settings = Settings::default();
         for (name, value) in parameters {
-            let name = if name == "user" { "session_authorization" } else { name };
+            let name = if name == "user" {
+                "session_authorization"
+            } else {
+                name
+            };
             let Some(parameter) = find(name).filter(|parameter| !parameter.read_only) else {
                 continue;
             };
@@ -139,9 +287,12 @@ impl Settings {
     pub fn reset(&mut self, name: &str) -> Result<Option<(String, String)>> {
         let parameter = find(name).ok_or_else(|| unknown(name))?;
         self.values.remove(parameter.name);
-        Ok(parameter
-            .reported
-            .then(|| (parameter.name.to_owned(), self.get(parameter.name).unwrap_or_default())))
+        Ok(parameter.reported.then(|| {
+            (
+                parameter.name.to_owned(),
+                self.get(parameter.name).unwrap_or_default(),
+            )
+        }))
     }
 
     /// Returns every setting to its value at start-up; says what to report.
@@ -151,7 +302,12 @@ impl Settings {
             .into_iter()
             .filter_map(find)
             .filter(|parameter| parameter.reported)
-            .map(|parameter| (parameter.name.to_owned(), self.get(parameter.name).unwrap_or_default()))
+            .map(|parameter| {
+                (
+                    parameter.name.to_owned(),
+                    self.get(parameter.name).unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -196,7 +352,10 @@ fn normalize(parameter: &Parameter, value: &str) -> Result<String> {
     let invalid = || {
         WeirError::new(
             SqlState::INVALID_PARAMETER_VALUE,
-            format!("invalid value for parameter \"{}\": \"{value}\"", parameter.name),
+            format!(
+                "invalid value for parameter \"{}\": \"{value}\"",
+                parameter.name
+            ),
         )
     };
     match parameter.name {
@@ -270,7 +429,10 @@ mod tests {
     #[test]
     fn unknown_and_read_only_parameters_are_refused() {
         let mut settings = Settings::default();
-        assert_eq!(settings.get("no_such").unwrap_err().state, SqlState::UNDEFINED_OBJECT);
+        assert_eq!(
+            settings.get("no_such").unwrap_err().state,
+            SqlState::UNDEFINED_OBJECT
+        );
         assert_eq!(
             settings.set("server_version", "1").unwrap_err().state,
             SqlState::CANT_CHANGE_RUNTIME_PARAM
@@ -289,7 +451,10 @@ mod tests {
         assert_eq!(settings.statement_timeout(), Some(Duration::from_secs(2)));
         settings.set("statement_timeout", "150").unwrap();
         assert_eq!(settings.get("statement_timeout").unwrap(), "150ms");
-        assert_eq!(settings.statement_timeout(), Some(Duration::from_millis(150)));
+        assert_eq!(
+            settings.statement_timeout(),
+            Some(Duration::from_millis(150))
+        );
     }
 
     #[test]

@@ -37,5 +37,10 @@ pub(crate) fn notice(text: &str) -> NoticeResponse {
         Some(message) => ("WARNING", SqlState::WARNING, message),
         None => ("NOTICE", SqlState::SUCCESSFUL_COMPLETION, text),
     };
-    ErrorInfo::new(severity.to_owned(), code.code().to_owned(), message.to_owned()).into()
+    ErrorInfo::new(
+        severity.to_owned(),
+        code.code().to_owned(),
+        message.to_owned(),
+    )
+    .into()
 }

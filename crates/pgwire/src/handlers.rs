@@ -25,7 +25,10 @@ pub(crate) struct QueryHandler {
 }
 
 /// The connection's session, created on its first statement.
-pub(crate) fn session_of<C: ClientInfo>(client: &C, database: &Arc<Database>) -> Arc<Mutex<Session>> {
+pub(crate) fn session_of<C: ClientInfo>(
+    client: &C,
+    database: &Arc<Database>,
+) -> Arc<Mutex<Session>> {
     client.session_extensions().get_or_insert_with(|| {
         let (pid, _) = client.pid_and_secret_key();
         let settings = Settings::from_startup(
@@ -39,7 +42,10 @@ pub(crate) fn session_of<C: ClientInfo>(client: &C, database: &Arc<Database>) ->
 }
 
 /// Sends the notices and setting changes the last statement produced.
-pub(crate) async fn send_session_messages<C>(client: &mut C, session: &mut Session) -> PgWireResult<()>
+pub(crate) async fn send_session_messages<C>(
+    client: &mut C,
+    session: &mut Session,
+) -> PgWireResult<()>
 where
     C: Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
@@ -52,7 +58,9 @@ where
     }
     for (name, value) in session.take_reported_changes() {
         client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value)))
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name, value,
+            )))
             .await?;
     }
     Ok(())

@@ -14,8 +14,8 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{
     CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, QueryResponse, Response, Tag,
 };
-use pgwire::messages::copy::CopyData;
 use pgwire::error::PgWireResult;
+use pgwire::messages::copy::CopyData;
 use pgwire::messages::data::DataRow;
 use tokio::sync::Mutex;
 use weir_common::{Result, WeirError};
@@ -66,7 +66,11 @@ fn copy_out(
     stream: SendableRecordBatchStream,
     format: &CopyFormat,
 ) -> PgWireResult<CopyResponse> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(schema, &Format::UnifiedText, None)?);
+    let fields = Arc::new(arrow_schema_to_pg_fields(
+        schema,
+        &Format::UnifiedText,
+        None,
+    )?);
     let columns = fields.len();
     let mut encoder = match format {
         CopyFormat::Text { delimiter, null } => CopyEncoder::new_text(
@@ -154,7 +158,9 @@ fn query_response(
         })
         .map(move |batch| {
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => encode_recordbatch(row_fields.clone(), render_for_text(batch, &row_format)),
+                Ok(batch) => {
+                    encode_recordbatch(row_fields.clone(), render_for_text(batch, &row_format))
+                }
                 Err(error) => Box::new(std::iter::once(Err(to_pgwire(WeirError::from(error))))),
             };
             futures::stream::iter(rows)

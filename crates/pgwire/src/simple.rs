@@ -5,13 +5,13 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use futures::Sink;
-use tracing::Instrument;
 use pgwire::api::portal::Format;
 use pgwire::api::query::SimpleQueryHandler;
 use pgwire::api::results::Response;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use tracing::Instrument;
 
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};

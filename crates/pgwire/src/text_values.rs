@@ -14,8 +14,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
-    Time64MicrosecondType, TimestampMicrosecondType,
+    DataType, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit,
+    Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use pgwire::api::portal::Format;
 
@@ -87,7 +87,12 @@ pub(crate) fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatc
         .fields()
         .iter()
         .zip(&columns)
-        .map(|(field, column)| field.as_ref().clone().with_data_type(column.data_type().clone()))
+        .map(|(field, column)| {
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone())
+        })
         .collect();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
@@ -149,7 +154,12 @@ fn timestamp_text(micros: i64, with_zone: bool) -> String {
 
 fn time_text(micros: i64) -> String {
     let seconds = micros / 1_000_000;
-    let mut text = format!("{:02}:{:02}:{:02}", seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    let mut text = format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    );
     push_fraction(&mut text, (micros % 1_000_000) as u64);
     text
 }
@@ -219,7 +229,10 @@ mod tests {
     fn timestamps_print_as_postgresql_prints_them() {
         let micros = 1_704_164_645_000_000; // 2024-01-02 03:04:05
         assert_eq!(timestamp_text(micros, false), "2024-01-02 03:04:05");
-        assert_eq!(timestamp_text(micros + 250_000, false), "2024-01-02 03:04:05.25");
+        assert_eq!(
+            timestamp_text(micros + 250_000, false),
+            "2024-01-02 03:04:05.25"
+        );
         assert_eq!(timestamp_text(micros, true), "2024-01-02 03:04:05+00");
     }
 
@@ -228,7 +241,10 @@ mod tests {
         let hour = 3_600_000_000_000;
         assert_eq!(interval_text(0, 1, 0), "1 day");
         assert_eq!(interval_text(14, -2, 0), "1 year 2 mons -2 days");
-        assert_eq!(interval_text(0, 1, 2 * hour + 3 * 60_000_000_000 + 4_500_000_000), "1 day 02:03:04.5");
+        assert_eq!(
+            interval_text(0, 1, 2 * hour + 3 * 60_000_000_000 + 4_500_000_000),
+            "1 day 02:03:04.5"
+        );
         assert_eq!(interval_text(0, 0, -hour), "-01:00:00");
         assert_eq!(interval_text(0, 0, 0), "00:00:00");
     }

@@ -30,7 +30,12 @@ struct Args {
     password: Option<String>,
 
     /// How a password is checked, when one is required.
-    #[arg(long, env = "WEIR_AUTH_METHOD", value_enum, default_value = "scram-sha-256")]
+    #[arg(
+        long,
+        env = "WEIR_AUTH_METHOD",
+        value_enum,
+        default_value = "scram-sha-256"
+    )]
     auth_method: AuthMethod,
 
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
@@ -58,7 +63,10 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("weir: cannot start the runtime: {error}");

@@ -27,7 +27,10 @@ async fn expect_error(client: &tokio_postgres::Client, sql: &str, expected: SqlS
         db_error.message()
     );
     // The same connection goes on working.
-    let row = client.query_one("SELECT 1 + 1", &[]).await.expect("connection still works");
+    let row = client
+        .query_one("SELECT 1 + 1", &[])
+        .await
+        .expect("connection still works");
     assert_eq!(row.get::<_, i64>(0), 2);
 }
 
@@ -43,9 +46,27 @@ async fn each_error_has_its_sqlstate() {
         .await
         .unwrap();
 
-    expect_error(&client, "SELEC 1", SqlState::SYNTAX_ERROR, "syntax error at or near \"SELEC\"").await;
-    expect_error(&client, "SELECT * FROM missing", SqlState::UNDEFINED_TABLE, "missing").await;
-    expect_error(&client, "SELECT nope FROM t", SqlState::UNDEFINED_COLUMN, "nope").await;
+    expect_error(
+        &client,
+        "SELEC 1",
+        SqlState::SYNTAX_ERROR,
+        "syntax error at or near \"SELEC\"",
+    )
+    .await;
+    expect_error(
+        &client,
+        "SELECT * FROM missing",
+        SqlState::UNDEFINED_TABLE,
+        "missing",
+    )
+    .await;
+    expect_error(
+        &client,
+        "SELECT nope FROM t",
+        SqlState::UNDEFINED_COLUMN,
+        "nope",
+    )
+    .await;
     expect_error(
         &client,
         "SELECT * FROM t WHERE n",
@@ -53,7 +74,13 @@ async fn each_error_has_its_sqlstate() {
         "",
     )
     .await;
-    expect_error(&client, "CREATE TABLE t (a int)", SqlState::DUPLICATE_TABLE, "\"t\"").await;
+    expect_error(
+        &client,
+        "CREATE TABLE t (a int)",
+        SqlState::DUPLICATE_TABLE,
+        "\"t\"",
+    )
+    .await;
     expect_error(
         &client,
         "INSERT INTO t VALUES (1, 'again', 2)",
@@ -68,8 +95,20 @@ async fn each_error_has_its_sqlstate() {
         "\"name\"",
     )
     .await;
-    expect_error(&client, "SELECT 1 / 0", SqlState::DIVISION_BY_ZERO, "division by zero").await;
-    expect_error(&client, "SELECT n / 0 FROM t", SqlState::DIVISION_BY_ZERO, "division by zero").await;
+    expect_error(
+        &client,
+        "SELECT 1 / 0",
+        SqlState::DIVISION_BY_ZERO,
+        "division by zero",
+    )
+    .await;
+    expect_error(
+        &client,
+        "SELECT n / 0 FROM t",
+        SqlState::DIVISION_BY_ZERO,
+        "division by zero",
+    )
+    .await;
     expect_error(
         &client,
         "SELECT 'abc'::int",
@@ -90,7 +129,10 @@ async fn each_error_has_its_sqlstate() {
 async fn syntax_errors_point_at_the_position() {
     let server = TestServer::start();
     let client = server.connect().await;
-    let error = client.batch_execute("SELECT (1 + ) FROM t").await.unwrap_err();
+    let error = client
+        .batch_execute("SELECT (1 + ) FROM t")
+        .await
+        .unwrap_err();
     let db_error = error.as_db_error().unwrap();
     assert_eq!(db_error.code(), &SqlState::SYNTAX_ERROR);
     match db_error.position() {
@@ -105,9 +147,15 @@ async fn syntax_errors_point_at_the_position() {
 async fn a_failed_transaction_block_refuses_statements_until_rollback() {
     let server = TestServer::start();
     let client = server.connect().await;
-    client.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
     client.batch_execute("BEGIN").await.unwrap();
-    client.batch_execute("SELECT * FROM missing").await.unwrap_err();
+    client
+        .batch_execute("SELECT * FROM missing")
+        .await
+        .unwrap_err();
     let error = client.batch_execute("SELECT 1").await.unwrap_err();
     assert_eq!(
         error.as_db_error().unwrap().code(),
@@ -127,6 +175,14 @@ async fn an_unknown_database_is_refused() {
     let server = TestServer::start();
     let mut config = server.config();
     config.dbname("nope");
-    let error = config.connect(tokio_postgres::NoTls).await.err().expect("refused");
-    assert_eq!(error.code(), Some(&SqlState::INVALID_CATALOG_NAME), "{error:?}");
+    let error = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.code(),
+        Some(&SqlState::INVALID_CATALOG_NAME),
+        "{error:?}"
+    );
 }

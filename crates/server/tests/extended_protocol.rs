@@ -37,13 +37,19 @@ async fn prepared_statements_bind_parameters_and_return_binary_values() {
     assert_eq!(row.get::<_, f64>(1), 6.0);
     assert!(row.get::<_, bool>(2));
     let rows = client
-        .query("SELECT id FROM people WHERE score > $1 ORDER BY id", &[&3.0f64])
+        .query(
+            "SELECT id FROM people WHERE score > $1 ORDER BY id",
+            &[&3.0f64],
+        )
         .await
         .unwrap();
     let ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
     assert_eq!(ids, vec![3, 4, 5]);
     let updated = client
-        .execute("UPDATE people SET active = $1 WHERE id <= $2", &[&true, &2i64])
+        .execute(
+            "UPDATE people SET active = $1 WHERE id <= $2",
+            &[&true, &2i64],
+        )
         .await
         .unwrap();
     assert_eq!(updated, 2);
@@ -104,7 +110,10 @@ async fn errors_in_the_extended_protocol_leave_the_connection_usable() {
         error.code(),
         Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO)
     );
-    let row = client.query_one("SELECT $1::text || 'b'", &[&"a"]).await.unwrap();
+    let row = client
+        .query_one("SELECT $1::text || 'b'", &[&"a"])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), "ab");
 }
 

@@ -45,20 +45,41 @@ async fn catalog_and_data_survive_restarts() {
         // A clean restart: everything is there, defaults and constraints included.
         let mut server = TestServer::start_in(dir.path());
         let client = server.connect().await;
-        assert_eq!(rows(&client, "SELECT * FROM accounts ORDER BY id").await, ["1,ann,1.50", "2,bo,0.00"]);
+        assert_eq!(
+            rows(&client, "SELECT * FROM accounts ORDER BY id").await,
+            ["1,ann,1.50", "2,bo,0.00"]
+        );
         assert_eq!(rows(&client, "SELECT * FROM rich").await, ["ann"]);
         assert_eq!(rows(&client, "SELECT count(*) FROM notes").await, ["2"]);
-        client.batch_execute("INSERT INTO accounts (id, owner) VALUES (3, 'cy')").await.unwrap();
-        let error = client.batch_execute("INSERT INTO accounts (id, owner) VALUES (1, 'dup')").await.unwrap_err();
-        assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
-        client.batch_execute("INSERT INTO notes VALUES ('y')").await.unwrap();
+        client
+            .batch_execute("INSERT INTO accounts (id, owner) VALUES (3, 'cy')")
+            .await
+            .unwrap();
+        let error = client
+            .batch_execute("INSERT INTO accounts (id, owner) VALUES (1, 'dup')")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        );
+        client
+            .batch_execute("INSERT INTO notes VALUES ('y')")
+            .await
+            .unwrap();
         // A crash right after statements completed: they were durable when they returned.
         server.kill();
     }
     let server = TestServer::start_in(dir.path());
     let client = server.connect().await;
-    assert_eq!(rows(&client, "SELECT id, balance FROM accounts ORDER BY id").await, ["1,1.50", "2,0.00", "3,1.50"]);
-    assert_eq!(rows(&client, "SELECT body FROM notes ORDER BY body").await, ["x", "x", "y"]);
+    assert_eq!(
+        rows(&client, "SELECT id, balance FROM accounts ORDER BY id").await,
+        ["1,1.50", "2,0.00", "3,1.50"]
+    );
+    assert_eq!(
+        rows(&client, "SELECT body FROM notes ORDER BY body").await,
+        ["x", "x", "y"]
+    );
 }
 
 #[tokio::test]
@@ -71,7 +92,10 @@ async fn a_second_server_on_the_same_directory_is_refused() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("in use by another weir process"), "{stderr}");
+    assert!(
+        stderr.contains("in use by another weir process"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -79,7 +103,11 @@ async fn a_port_in_use_is_refused() {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["--listen", &format!("127.0.0.1:{}", server.port), "--data-dir"])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", server.port),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();

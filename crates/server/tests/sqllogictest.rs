@@ -88,7 +88,12 @@ async fn run_file(path: &Path, extended: bool) -> Result<(), String> {
     let result = if extended {
         let mut runner = Runner::new(|| {
             let config = config.clone();
-            async move { PostgresExtended::connect(config).await.map(Engine).map_err(ServerError) }
+            async move {
+                PostgresExtended::connect(config)
+                    .await
+                    .map(Engine)
+                    .map_err(ServerError)
+            }
         });
         runner.with_validator(default_validator);
         runner.with_column_validator(default_column_validator);
@@ -96,7 +101,12 @@ async fn run_file(path: &Path, extended: bool) -> Result<(), String> {
     } else {
         let mut runner = Runner::new(|| {
             let config = config.clone();
-            async move { PostgresSimple::connect(config).await.map(Engine).map_err(ServerError) }
+            async move {
+                PostgresSimple::connect(config)
+                    .await
+                    .map(Engine)
+                    .map_err(ServerError)
+            }
         });
         runner.with_validator(default_validator);
         runner.with_column_validator(default_column_validator);
@@ -113,12 +123,23 @@ async fn main() {
     slt_files(&root, &mut files);
     let (mut passed, mut failed) = (0, 0);
     for path in &files {
-        let name = path.strip_prefix(&root).unwrap_or(path).display().to_string();
-        if filter.as_ref().is_some_and(|filter| !name.contains(filter.as_str())) {
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        if filter
+            .as_ref()
+            .is_some_and(|filter| !name.contains(filter.as_str()))
+        {
             continue;
         }
         // Files whose name says so need the simple protocol only (multi-statement text).
-        let protocols: &[bool] = if name.contains("simple_only") { &[false] } else { &[false, true] };
+        let protocols: &[bool] = if name.contains("simple_only") {
+            &[false]
+        } else {
+            &[false, true]
+        };
         for &extended in protocols {
             let label = format!("{name} ({})", if extended { "extended" } else { "simple" });
             match run_file(path, extended).await {

@@ -30,7 +30,9 @@ impl RowCodec {
         let keys = if key_columns.is_empty() {
             None
         } else {
-            Some(RowConverter::new(key_columns.iter().map(sort_field).collect())?)
+            Some(RowConverter::new(
+                key_columns.iter().map(sort_field).collect(),
+            )?)
         };
         let leading_key = match key_columns.first() {
             Some(first) => Some(RowConverter::new(vec![sort_field(first)])?),
@@ -96,7 +98,9 @@ impl RowCodec {
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<RecordBatch> {
         let parser = self.values.parser();
-        let columns = self.values.convert_rows(values.into_iter().map(|v| parser.parse(v)))?;
+        let columns = self
+            .values
+            .convert_rows(values.into_iter().map(|v| parser.parse(v)))?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
@@ -161,7 +165,9 @@ mod tests {
         let keys = codec.encode_keys(&batch).unwrap().unwrap();
         let bytes: Vec<&[u8]> = keys.iter().map(|r| r.data()).collect();
         assert!(bytes[0] < bytes[1] && bytes[1] < bytes[2]);
-        let prefix = codec.encode_leading_key(&ScalarValue::Int32(Some(3))).unwrap();
+        let prefix = codec
+            .encode_leading_key(&ScalarValue::Int32(Some(3)))
+            .unwrap();
         assert_eq!(prefix.as_slice(), bytes[1]);
         assert_eq!(codec.describe_key(&batch, 1), "(id)=(3)");
     }

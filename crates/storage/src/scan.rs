@@ -107,9 +107,7 @@ fn compare_column_to_literal<'a>(
     };
     match (left.as_ref(), right.as_ref()) {
         (Expr::Column(c), Expr::Literal(value, _)) if c.name == column => Some((*op, value)),
-        (Expr::Literal(value, _), Expr::Column(c)) if c.name == column => {
-            Some((op.swap()?, value))
-        }
+        (Expr::Literal(value, _), Expr::Column(c)) if c.name == column => Some((op.swap()?, value)),
         _ => None,
     }
 }
@@ -159,18 +157,19 @@ impl PartitionStream for TableScan {
                 row_keys.clear();
                 sender.blocking_send(batch).is_ok()
             };
-            snapshot.scan(&range.start, range.end.as_deref(), |key, value| {
-                values.push(value.to_vec());
-                if with_row_key {
-                    row_keys.push(key[prefix_len..].to_vec());
-                }
-                produced += 1;
-                if values.len() == SCAN_BATCH_ROWS {
-                    receiver_gone = !flush(&mut values, &mut row_keys);
-                }
-                !receiver_gone && produced < limit
-            })
-            .map_err(WeirError::into_datafusion)?;
+            snapshot
+                .scan(&range.start, range.end.as_deref(), |key, value| {
+                    values.push(value.to_vec());
+                    if with_row_key {
+                        row_keys.push(key[prefix_len..].to_vec());
+                    }
+                    produced += 1;
+                    if values.len() == SCAN_BATCH_ROWS {
+                        receiver_gone = !flush(&mut values, &mut row_keys);
+                    }
+                    !receiver_gone && produced < limit
+                })
+                .map_err(WeirError::into_datafusion)?;
             if !values.is_empty() && !receiver_gone {
                 flush(&mut values, &mut row_keys);
             }
@@ -219,7 +218,12 @@ mod tests {
     }
 
     fn at(codec: &RowCodec, value: i64) -> Vec<u8> {
-        keys::table_row(4, &codec.encode_leading_key(&ScalarValue::Int64(Some(value))).unwrap())
+        keys::table_row(
+            4,
+            &codec
+                .encode_leading_key(&ScalarValue::Int64(Some(value)))
+                .unwrap(),
+        )
     }
 
     #[test]

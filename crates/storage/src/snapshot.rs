@@ -49,7 +49,10 @@ impl ReadSnapshot {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.borrow_dependent().get(key).map_err(storage_error)
+        self.inner
+            .borrow_dependent()
+            .get(key)
+            .map_err(storage_error)
     }
 
     /// Calls `visit` for each key-value pair in `[start, end)`, in key order, until it

@@ -196,7 +196,10 @@ fn decode_u64(bytes: &[u8]) -> Result<u64> {
 pub(crate) fn storage_error(error: rocksdb::Error) -> WeirError {
     let text = error.to_string();
     if text.contains("No space left") {
-        WeirError::new(SqlState::DISK_FULL, format!("could not write to storage: {text}"))
+        WeirError::new(
+            SqlState::DISK_FULL,
+            format!("could not write to storage: {text}"),
+        )
     } else {
         WeirError::new(SqlState::IO_ERROR, format!("storage error: {text}"))
     }
@@ -218,7 +221,10 @@ mod tests {
         assert_eq!(before.get(&keys::table_row(7, b"a")).unwrap(), None);
         let after = store.snapshot();
         assert_eq!(after.epoch(), 1);
-        assert_eq!(after.get(&keys::table_row(7, b"b")).unwrap(), Some(b"2".to_vec()));
+        assert_eq!(
+            after.get(&keys::table_row(7, b"b")).unwrap(),
+            Some(b"2".to_vec())
+        );
     }
 
     #[test]
@@ -243,6 +249,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path()).unwrap();
         let error = Store::open(dir.path()).unwrap_err();
-        assert!(error.message.contains("in use by another weir process"), "{error}");
+        assert!(
+            error.message.contains("in use by another weir process"),
+            "{error}"
+        );
     }
 }

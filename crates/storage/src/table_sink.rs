@@ -84,11 +84,24 @@ impl TableSink {
             rows += batch.num_rows() as u64;
             match self.mode {
                 SinkMode::Delete => {}
-                SinkMode::Insert => self.put_rows(batch, None, latest, &removed, &mut added, &mut write)?,
+                SinkMode::Insert => {
+                    self.put_rows(batch, None, latest, &removed, &mut added, &mut write)?
+                }
                 SinkMode::Update => {
-                    let old_keys = batch.column(batch.num_columns() - 1).as_binary::<i32>().clone();
-                    let new_rows = batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())?;
-                    self.put_rows(&new_rows, Some(&old_keys), latest, &removed, &mut added, &mut write)?;
+                    let old_keys = batch
+                        .column(batch.num_columns() - 1)
+                        .as_binary::<i32>()
+                        .clone();
+                    let new_rows =
+                        batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())?;
+                    self.put_rows(
+                        &new_rows,
+                        Some(&old_keys),
+                        latest,
+                        &removed,
+                        &mut added,
+                        &mut write,
+                    )?;
                 }
             }
         }
@@ -112,7 +125,10 @@ impl TableSink {
         let values = self.codec.encode_values(&batch)?;
         let primary_keys = self.codec.encode_keys(&batch)?;
         let first_row_id = match (&primary_keys, old_keys) {
-            (None, None) => Some(self.store.allocate_row_ids(self.table_id, batch.num_rows() as u64)?),
+            (None, None) => Some(
+                self.store
+                    .allocate_row_ids(self.table_id, batch.num_rows() as u64)?,
+            ),
             _ => None,
         };
         for row in 0..batch.num_rows() {
@@ -132,7 +148,10 @@ impl TableSink {
                         self.table_name
                     ),
                 )
-                .with_detail(format!("Key {} already exists.", self.codec.describe_key(&batch, row))));
+                .with_detail(format!(
+                    "Key {} already exists.",
+                    self.codec.describe_key(&batch, row)
+                )));
             }
             added.insert(key);
             write.put(&full_key, values.row(row).as_ref());
@@ -177,9 +196,13 @@ impl DataSink for TableSink {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         let _writer = self.store.lock_writes().await;
         let latest = self.store.snapshot();
-        let (write, rows) = self.plan_write(&batches, &latest).map_err(WeirError::into_datafusion)?;
+        let (write, rows) = self
+            .plan_write(&batches, &latest)
+            .map_err(WeirError::into_datafusion)?;
         if !write.is_empty() {
-            self.store.commit(write).map_err(WeirError::into_datafusion)?;
+            self.store
+                .commit(write)
+                .map_err(WeirError::into_datafusion)?;
         }
         Ok(rows)
     }

@@ -68,7 +68,9 @@ impl TestServer {
     }
 
     pub fn config(&self) -> tokio_postgres::Config {
-        self.connection_string().parse().expect("valid configuration")
+        self.connection_string()
+            .parse()
+            .expect("valid configuration")
     }
 
     /// A tokio-postgres client whose connection runs on its own task.
@@ -85,7 +87,16 @@ impl TestServer {
     /// Runs the real `psql` against this server with `args` after the connection options.
     pub fn psql(&self, args: &[&str]) -> Output {
         Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "weir", "-d", "weir"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "weir",
+                "-d",
+                "weir",
+            ])
             .args(["-X", "-v", "ON_ERROR_STOP=1"])
             .args(args)
             .env("PGCONNECT_TIMEOUT", "10")

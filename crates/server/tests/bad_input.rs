@@ -39,7 +39,9 @@ async fn a_ten_megabyte_statement_is_answered() {
 /// Sends raw bytes on a new connection and reads until the server closes it or answers.
 fn raw(server: &TestServer, bytes: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(bytes).unwrap();
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
@@ -65,7 +67,10 @@ fn startup_message() -> Vec<u8> {
 async fn protocol_garbage_and_invalid_utf8_only_hurt_their_own_connection() {
     let server = TestServer::start();
     let client = server.connect().await;
-    client.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
 
     // Garbage instead of a startup message.
     raw(&server, b"\x00\x00\x00\x08garbage and more garbage\xff\xff");
@@ -81,7 +86,10 @@ async fn protocol_garbage_and_invalid_utf8_only_hurt_their_own_connection() {
     let answer = raw(&server, &bytes);
     assert!(!answer.is_empty(), "the server answered the start-up");
 
-    client.batch_execute("INSERT INTO t VALUES (1)").await.unwrap();
+    client
+        .batch_execute("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
     assert_eq!(count(&client, "t").await, 1);
 }
 
@@ -108,17 +116,25 @@ async fn a_client_that_vanishes_mid_result_or_mid_copy_changes_nothing() {
         bytes.extend_from_slice(query);
         stream.write_all(&bytes).unwrap();
         let mut some = [0u8; 4096];
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let _ = stream.read(&mut some);
     }
 
     // Mid-COPY: send part of the data and disconnect without CopyDone.
     {
-        let (copier, connection) = server.config().connect(tokio_postgres::NoTls).await.unwrap();
+        let (copier, connection) = server
+            .config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
         let task = tokio::spawn(connection);
         let sink = copier.copy_in("COPY target FROM STDIN").await.unwrap();
         futures::pin_mut!(sink);
-        sink.send(bytes::Bytes::from_static(b"1\n2\n3\n")).await.unwrap();
+        sink.send(bytes::Bytes::from_static(b"1\n2\n3\n"))
+            .await
+            .unwrap();
         sink.flush().await.unwrap();
         drop(sink);
         drop(copier);
@@ -126,13 +142,19 @@ async fn a_client_that_vanishes_mid_result_or_mid_copy_changes_nothing() {
     }
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(count(&client, "target").await, 0, "an unfinished COPY writes nothing");
+    assert_eq!(
+        count(&client, "target").await,
+        0,
+        "an unfinished COPY writes nothing"
+    );
     assert_eq!(count(&client, "big").await, 200_000);
 
     // A finished COPY writes everything, at once.
     let sink = client.copy_in("COPY target FROM STDIN").await.unwrap();
     futures::pin_mut!(sink);
-    sink.send(bytes::Bytes::from_static(b"1\n2\n3\n")).await.unwrap();
+    sink.send(bytes::Bytes::from_static(b"1\n2\n3\n"))
+        .await
+        .unwrap();
     assert_eq!(sink.finish().await.unwrap(), 3);
     assert_eq!(count(&client, "target").await, 3);
 }

@@ -130,8 +130,7 @@ async fn a_client_that_vanishes_mid_result_or_mid_copy_changes_nothing() {
             .await
             .unwrap();
         let task = tokio::spawn(connection);
-        let sink = copier.copy_in("COPY target FROM STDIN").await.unwrap();
-        futures::pin_mut!(sink);
+        let mut sink = Box::pin(copier.copy_in("COPY target FROM STDIN").await.unwrap());
         sink.send(bytes::Bytes::from_static(b"1\n2\n3\n"))
             .await
             .unwrap();

@@ -72,8 +72,6 @@ fn describe_a_table() {
             "missing {expected:?} in\n{description}"
         );
     }
-    let verbose = run(&server, r"\d+ orders");
-    assert!(verbose.contains("customer"), "{verbose}");
 }
 
 #[test]

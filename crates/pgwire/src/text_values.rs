@@ -189,16 +189,8 @@ fn interval_text(months: i32, days: i32, nanoseconds: i64) -> String {
     }
     if nanoseconds != 0 || parts.is_empty() {
         let sign = if nanoseconds < 0 { "-" } else { "" };
-        let micros = nanoseconds.unsigned_abs() / 1000;
-        let seconds = micros / 1_000_000;
-        let mut time = format!(
-            "{sign}{:02}:{:02}:{:02}",
-            seconds / 3600,
-            seconds % 3600 / 60,
-            seconds % 60
-        );
-        push_fraction(&mut time, micros % 1_000_000);
-        parts.push(time);
+        let micros = (nanoseconds.unsigned_abs() / 1000) as i64;
+        parts.push(format!("{sign}{}", time_text(micros)));
     }
     parts.join(" ")
 }

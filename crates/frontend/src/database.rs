@@ -10,9 +10,9 @@ use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use tokio::sync::Mutex;
 use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
 use weir_common::{Result, WeirError};
-use weir_storage::{Store, keys};
+use weir_storage::{ReadSnapshot, Store, keys};
 
-use crate::{ddl, functions};
+use crate::{ddl, functions, system};
 
 pub struct Database {
     store: Arc<Store>,
@@ -34,8 +34,9 @@ impl Database {
     /// every stored table and view again.
     pub async fn open(data_dir: &Path) -> Result<Arc<Database>> {
         let store = Arc::new(Store::open(data_dir)?);
-        let catalog = Catalog::from_entries(load_catalog(&store)?);
+        let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
+        system::register(&context, &store)?;
         for entry in catalog.entries() {
             ddl::register(&context, &store, entry).await?;
         }
@@ -64,11 +65,12 @@ impl Database {
     }
 }
 
-fn load_catalog(store: &Store) -> Result<Vec<CatalogEntry>> {
+/// The catalog as of `snapshot`, in creation order.
+pub(crate) fn catalog_entries(snapshot: &ReadSnapshot) -> Result<Vec<CatalogEntry>> {
     let (start, end) = keys::catalog_range();
     let mut entries = Vec::new();
     let mut failure = None;
-    store.snapshot().scan(&start, Some(&end), |_, value| {
+    snapshot.scan(&start, Some(&end), |_, value| {
         match CatalogEntry::decode(value) {
             Ok(entry) => entries.push(entry),
             Err(error) => failure = Some(error),

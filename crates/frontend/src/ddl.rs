@@ -17,6 +17,7 @@ use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
+use weir_sql::SYSTEM_SCHEMA;
 use weir_storage::{EpochWrite, Store, StoredTable, TableDescriptor, keys};
 
 use crate::database::Database;
@@ -32,6 +33,12 @@ impl QualifiedName {
     pub fn resolve(name: &ObjectName) -> Result<QualifiedName> {
         let reference = object_name_to_table_reference(name.clone(), true)?;
         let schema = reference.schema().unwrap_or(DEFAULT_SCHEMA).to_owned();
+        if schema == SYSTEM_SCHEMA {
+            return Err(WeirError::new(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied: \"{SYSTEM_SCHEMA}\" is weir's read-only system schema"),
+            ));
+        }
         if schema != DEFAULT_SCHEMA {
             return Err(WeirError::new(
                 SqlState::INVALID_SCHEMA_NAME,

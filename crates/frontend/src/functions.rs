@@ -31,6 +31,13 @@ pub(crate) fn register_shared(context: &SessionContext) {
         "pg_get_function_arguments",
         ScalarValue::Utf8(None),
     );
+    // weir has no COMMENT ON yet, so no object or column has a description.
+    register_with_arguments(
+        context,
+        "col_description",
+        vec![DataType::Int64, DataType::Int32],
+        ScalarValue::Utf8(None),
+    );
 }
 
 /// Functions whose answer depends on the session.

@@ -15,6 +15,7 @@ mod functions;
 mod outcome;
 mod session;
 mod settings;
+mod system;
 mod transaction;
 
 pub use copy_format::CopyFormat;

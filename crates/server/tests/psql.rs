@@ -75,6 +75,31 @@ fn describe_a_table() {
 }
 
 #[test]
+fn describe_with_details_shows_storage_and_view_definitions() {
+    let server = setup();
+    let table = run(&server, r"\d+ orders");
+    for expected in ["Storage", "customer", "extended", "not null"] {
+        assert!(table.contains(expected), "missing {expected:?} in\n{table}");
+    }
+    let view = run(&server, r"\d+ big_orders");
+    assert!(view.contains("View definition:"), "{view}");
+    assert!(
+        view.contains("FROM orders WHERE amount > 100"),
+        "the view's query is missing in\n{view}"
+    );
+}
+
+#[test]
+fn system_schema_is_listed_and_read_only() {
+    let server = setup();
+    let schemas = run(&server, r"\dn");
+    assert!(schemas.contains("weir_catalog"), "{schemas}");
+    let output = server.psql(&["-c", "DROP TABLE weir_catalog.objects"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+}
+
+#[test]
 fn functions_expanded_output_and_timing() {
     let server = setup();
     run(&server, r"\df");

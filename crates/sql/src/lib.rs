@@ -10,7 +10,10 @@
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
-use datafusion::sql::sqlparser::ast::{ObjectName, Statement, visit_relations};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Statement,
+    visit_expressions_mut, visit_relations,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -21,21 +24,77 @@ pub use datafusion::sql::sqlparser;
 static CATALOG_PARSER: LazyLock<PostgresCompatibilityParser> =
     LazyLock::new(PostgresCompatibilityParser::new);
 
+/// The read-only schema of tables that describe weir itself.
+pub const SYSTEM_SCHEMA: &str = "weir_catalog";
+
 /// Schemas whose relations are emulated for client compatibility.
 const SYSTEM_SCHEMAS: [&str; 2] = ["pg_catalog", "information_schema"];
 
+/// Fragments of client catalog queries that DataFusion cannot plan, each with a
+/// replacement that gives the same answer for every object weir can have.
+const CATALOG_FRAGMENTS: [(&str, &str); 1] = [
+    // psql's `\d+ NAME` lists the relation's and its TOAST table's storage options; weir
+    // has neither (and DataFusion has no `array(SELECT …)` constructor).
+    (
+        "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
+        "''",
+    ),
+];
+
 /// Parses `sql`, which may hold several statements separated by `;`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
         .map_err(|error| at_character(syntax_error(error), sql))?;
     if statements.iter().any(reads_system_catalog) {
         // The compatibility parser recognises some client queries by their exact text, so
         // it gets the text as the client sent it.
-        return CATALOG_PARSER
-            .parse(sql)
-            .map_err(|error| at_character(syntax_error(error), sql));
+        let mut sql = sql.to_owned();
+        for (fragment, replacement) in CATALOG_FRAGMENTS {
+            sql = sql.replace(fragment, replacement);
+        }
+        statements = CATALOG_PARSER
+            .parse(&sql)
+            .map_err(|error| at_character(syntax_error(error), &sql))?;
     }
+    statements.iter_mut().for_each(answer_view_definitions);
     Ok(statements)
+}
+
+/// Replaces `pg_get_viewdef(oid [, pretty])` by a lookup of the view's query in the
+/// system schema. The lookup finds at most one row; `max` says so to DataFusion, which
+/// plans a correlated scalar subquery only over an aggregate.
+fn answer_view_definitions(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        let Expr::Function(function) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let is_viewdef = function
+            .name
+            .0
+            .last()
+            .is_some_and(|part| part.to_string().eq_ignore_ascii_case("pg_get_viewdef"));
+        let FunctionArguments::List(arguments) = &function.args else {
+            return ControlFlow::Continue(());
+        };
+        if let (true, Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(oid)))) =
+            (is_viewdef, arguments.args.first())
+        {
+            let lookup = format!(
+                "(SELECT max(viewdef_o.query) FROM {SYSTEM_SCHEMA}.objects viewdef_o \
+                 JOIN pg_catalog.pg_namespace viewdef_n ON viewdef_n.nspname = viewdef_o.schema_name \
+                 JOIN pg_catalog.pg_class viewdef_c \
+                 ON viewdef_c.relnamespace = viewdef_n.oid AND viewdef_c.relname = viewdef_o.name \
+                 WHERE viewdef_c.oid = {oid})"
+            );
+            if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&lookup)
+                .and_then(|mut parser| parser.parse_expr())
+            {
+                *expr = replacement;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 fn syntax_error(error: datafusion::sql::sqlparser::parser::ParserError) -> WeirError {

@@ -112,6 +112,16 @@ impl Store {
         ReadSnapshot::new(self.db.clone(), self.committed_epoch())
     }
 
+    /// The snapshot a statement reads: the one its session put in the DataFusion config,
+    /// or, outside a session, the latest committed epoch.
+    pub fn statement_snapshot(&self, state: &dyn datafusion::catalog::Session) -> ReadSnapshot {
+        state
+            .config()
+            .get_extension::<ReadSnapshot>()
+            .map(|snapshot| snapshot.as_ref().clone())
+            .unwrap_or_else(|| self.snapshot())
+    }
+
     /// Waits until no other statement is writing; writers hold the guard from their first
     /// read of existing keys to their commit.
     pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {

@@ -61,16 +61,6 @@ impl StoredTable {
         &self.descriptor
     }
 
-    /// The snapshot the current statement reads: the one the session put in the config,
-    /// or, outside a session, the latest committed epoch.
-    fn snapshot(&self, state: &dyn Session) -> ReadSnapshot {
-        state
-            .config()
-            .get_extension::<ReadSnapshot>()
-            .map(|snapshot| snapshot.as_ref().clone())
-            .unwrap_or_else(|| self.store.snapshot())
-    }
-
     fn scan_plan(
         &self,
         snapshot: ReadSnapshot,
@@ -166,7 +156,13 @@ impl TableProvider for StoredTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.scan_plan(self.snapshot(state), filters, projection, limit, false)?;
+        let plan = self.scan_plan(
+            self.store.statement_snapshot(state),
+            filters,
+            projection,
+            limit,
+            false,
+        )?;
         Ok(plan)
     }
 

@@ -1,0 +1,32 @@
+//! The `weir_catalog` schema: read-only tables that describe the database itself.
+//!
+//! Each system table is computed when a statement scans it, from the same snapshot the
+//! statement reads user tables through, so a query joining system and user tables sees
+//! one epoch of both.
+
+mod objects;
+mod table;
+
+use std::sync::Arc;
+
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
+use datafusion::execution::context::SessionContext;
+use weir_catalog::DATABASE_NAME;
+use weir_common::{Result, WeirError};
+use weir_sql::SYSTEM_SCHEMA;
+use weir_storage::Store;
+
+use table::SystemTable;
+
+/// Creates the system schema and its tables in `context`.
+pub(crate) fn register(context: &SessionContext, store: &Arc<Store>) -> Result<()> {
+    let schema = Arc::new(MemorySchemaProvider::new());
+    for table in [objects::table(store.clone())] {
+        schema.register_table(table.name().to_owned(), Arc::new(table))?;
+    }
+    context
+        .catalog(DATABASE_NAME)
+        .ok_or_else(|| WeirError::internal("the weir database is not registered"))?
+        .register_schema(SYSTEM_SCHEMA, schema)?;
+    Ok(())
+}

@@ -8,6 +8,7 @@ and a closing "N passed, N failed" line.
 
 import datetime
 import decimal
+import psycopg.types.json
 import os
 import socket
 import subprocess
@@ -74,6 +75,19 @@ def check_binary_results(weir):
         with conn.cursor(binary=True) as cur:
             cur.execute("SELECT id, score, tag FROM b ORDER BY id")
             assert cur.fetchall() == [(1, 1.5, "x"), (2, 2.5, None)]
+
+
+def check_jsonb_and_column_names(weir):
+    with weir.connect(autocommit=True) as conn:
+        conn.execute("CREATE TABLE j (id int PRIMARY KEY, doc jsonb)")
+        doc = {"b": [1, "x"], "a": None, "n": 1.5}
+        conn.execute("INSERT INTO j VALUES (%s, %s)", (1, psycopg.types.json.Jsonb(doc)))
+        for binary in (False, True):
+            with conn.cursor(binary=binary) as cur:
+                cur.execute("SELECT doc, doc -> 'b', doc ->> 'n', count(*) FROM j GROUP BY doc")
+                assert cur.fetchall() == [(doc, [1, "x"], "1.5", 1)], binary
+                assert cur.description[0].type_code == 3802, cur.description[0]
+                assert cur.description[3].name == "count", cur.description[3]
 
 
 def check_prepared_statements(weir):

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use tokio::sync::Mutex;
@@ -12,7 +13,8 @@ use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
 use weir_common::{Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
-use crate::{ddl, functions, system};
+use crate::type_planner::WeirTypePlanner;
+use crate::{ddl, functions, json_operators, system};
 
 pub struct Database {
     store: Arc<Store>,
@@ -103,5 +105,10 @@ fn base_context() -> Result<SessionContext> {
     datafusion_pg_catalog::setup_pg_catalog(&context, DATABASE_NAME, EmptyContextProvider)
         .map_err(|e| WeirError::from(*e))?;
     functions::register_shared(&context);
+    let state = SessionStateBuilder::new_from_existing(context.state())
+        .with_type_planner(Arc::new(WeirTypePlanner))
+        .build();
+    let mut context = SessionContext::new_with_state(state);
+    json_operators::register(&mut context)?;
     Ok(context)
 }

@@ -12,11 +12,13 @@ mod copy_format;
 mod database;
 mod ddl;
 mod functions;
+mod json_operators;
 mod outcome;
 mod session;
 mod settings;
 mod system;
 mod transaction;
+mod type_planner;
 
 pub use copy_format::CopyFormat;
 pub use database::Database;

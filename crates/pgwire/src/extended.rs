@@ -5,14 +5,14 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use futures::Sink;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::ExtendedQueryHandler;
-use pgwire::api::results::{FieldInfo, Response};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::results::{FieldFormat, FieldInfo, Response};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -23,6 +23,7 @@ use weir_frontend::{Database, Prepared};
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
+use crate::text_values::result_fields;
 
 pub(crate) struct WeirQueryParser {
     pub database: Arc<Database>,
@@ -66,9 +67,7 @@ impl QueryParser for WeirQueryParser {
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         match &statement.result_schema {
-            Some(schema) => {
-                arrow_schema_to_pg_fields(schema, format.unwrap_or(&Format::UnifiedText), None)
-            }
+            Some(schema) => result_fields(schema, format.unwrap_or(&Format::UnifiedText)),
             None => Ok(vec![]),
         }
     }
@@ -98,7 +97,10 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         let types = prepared.parameter_types();
         let types: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-        let parameters = deserialize_parameters(portal, &types)?;
+        let parameters = match json_parameters_as_text(portal) {
+            Some(portal) => deserialize_parameters(&portal, &types)?,
+            None => deserialize_parameters(portal, &types)?,
+        };
         let session = session_of(client, &self.database);
         let mut guard = session.lock().await;
         let span = tracing::debug_span!("statement", sql = %prepared.sql);
@@ -112,4 +114,47 @@ impl ExtendedQueryHandler for QueryHandler {
             Err(error) => Err(to_pgwire(error)),
         }
     }
+}
+
+/// `arrow-pg` reads json and jsonb parameters as text only; binary jsonb is the text after
+/// a version byte (1). Returns a copy of `portal` with such parameters as text, or `None`
+/// when it has none.
+fn json_parameters_as_text(portal: &Portal<Prepared>) -> Option<Portal<Prepared>> {
+    let types = &portal.statement.parameter_types;
+    let is_json = |t: &Option<Type>| matches!(t, Some(t) if *t == Type::JSON || *t == Type::JSONB);
+    if !types.iter().any(is_json) {
+        return None;
+    }
+    let parameters = portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            let binary_jsonb = types.get(index) == Some(&Some(Type::JSONB))
+                && portal.parameter_format.format_for(index) == FieldFormat::Binary;
+            match value {
+                Some(bytes) if binary_jsonb && bytes.first() == Some(&1) => Some(bytes.slice(1..)),
+                other => other.clone(),
+            }
+        })
+        .collect();
+    let parameter_types = types
+        .iter()
+        .map(|t| {
+            if is_json(t) {
+                Some(Type::TEXT)
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let statement = StoredStatement::new(
+        portal.statement.id.clone(),
+        portal.statement.statement.clone(),
+        parameter_types,
+    );
+    let mut copy = Portal::new_cursor(portal.name.clone(), Arc::new(statement));
+    copy.parameter_format = portal.parameter_format.clone();
+    copy.parameters = parameters;
+    Some(copy)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use arrow_pg::datatypes::encode_recordbatch;
 use arrow_pg::encoder::{Encoder, encode_value};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -22,7 +22,7 @@ use weir_common::{Result, WeirError};
 use weir_frontend::{CopyFormat, Outcome, Session};
 
 use crate::errors::to_pgwire;
-use crate::text_values::render_for_text;
+use crate::text_values::{render_values, result_fields};
 
 pub(crate) fn to_response(
     outcome: Outcome,
@@ -66,11 +66,7 @@ fn copy_out(
     stream: SendableRecordBatchStream,
     format: &CopyFormat,
 ) -> PgWireResult<CopyResponse> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(
-        schema,
-        &Format::UnifiedText,
-        None,
-    )?);
+    let fields = Arc::new(result_fields(schema, &Format::UnifiedText)?);
     let columns = fields.len();
     let mut encoder = match format {
         CopyFormat::Text { delimiter, null } => CopyEncoder::new_text(
@@ -105,8 +101,10 @@ fn copy_out(
         } => Some(csv_header(schema, *delimiter)),
         _ => None,
     };
-    let arrow_schema = schema.clone();
     let rows = stream.flat_map(move |batch| {
+        let batch = batch
+            .map_err(WeirError::from)
+            .and_then(|batch| render_values(batch, &Format::UnifiedText));
         let encoded: Vec<PgWireResult<CopyData>> = match batch {
             Ok(batch) => (0..batch.num_rows())
                 .map(|row| {
@@ -115,14 +113,14 @@ fn copy_out(
                             &mut encoder,
                             column,
                             row,
-                            arrow_schema.field(index),
+                            batch.schema_ref().field(index),
                             &fields[index],
                         )?;
                     }
                     Ok(encoder.take_row())
                 })
                 .collect(),
-            Err(error) => vec![Err(to_pgwire(WeirError::from(error)))],
+            Err(error) => vec![Err(to_pgwire(error))],
         };
         futures::stream::iter(encoded)
     });
@@ -141,7 +139,7 @@ fn query_response(
     format: &Format,
     session: Arc<Mutex<Session>>,
 ) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
+    let fields = Arc::new(result_fields(schema, format)?);
     let row_fields = fields.clone();
     let row_format = format.clone();
     let rows = stream
@@ -158,9 +156,10 @@ fn query_response(
         })
         .map(move |batch| {
             let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-                Ok(batch) => {
-                    encode_recordbatch(row_fields.clone(), render_for_text(batch, &row_format))
-                }
+                Ok(batch) => match render_values(batch, &row_format) {
+                    Ok(batch) => encode_recordbatch(row_fields.clone(), batch),
+                    Err(error) => Box::new(std::iter::once(Err(to_pgwire(error)))),
+                },
                 Err(error) => Box::new(std::iter::once(Err(to_pgwire(WeirError::from(error))))),
             };
             futures::stream::iter(rows)

@@ -1,5 +1,10 @@
-//! Text renderings of values where PostgreSQL's output differs from what the encoder
-//! writes: applied to the columns a client reads as text, before encoding.
+//! Result columns as PostgreSQL describes and writes them, where that differs from what
+//! `arrow-pg` does on its own: applied to each batch before encoding.
+//!
+//! * `jsonb` (UTF-8 text tagged `arrow.json`) is described with jsonb's type OID and
+//!   written in canonical form; in binary format with jsonb's leading version byte.
+//!
+//! Text renderings of the columns a client reads as text:
 //!
 //! * Floats: PostgreSQL (with its default `extra_float_digits = 1`) prints the shortest
 //!   text that reads back as the same value, in fixed notation unless the decimal exponent
@@ -11,16 +16,82 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit,
+    DataType, Field, Float32Type, Float64Type, IntervalMonthDayNanoType, IntervalUnit, Schema,
     Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
+use pgwire::api::Type;
 use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+use pgwire::error::PgWireResult;
+use weir_common::Result;
+use weir_common::json::{canonical_json_column, is_json};
 
-/// Replaces float columns read as text with their PostgreSQL renderings.
-pub(crate) fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatch {
+/// The RowDescription of a result with `schema`, read in `format`.
+pub(crate) fn result_fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let fields = arrow_schema_to_pg_fields(schema, format, None)?;
+    Ok(fields
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, field)| match is_json(field) {
+            true => FieldInfo::new(
+                info.name().to_owned(),
+                None,
+                None,
+                Type::JSONB,
+                info.format(),
+            ),
+            false => info,
+        })
+        .collect())
+}
+
+/// Replaces the columns PostgreSQL writes differently with its renderings.
+pub(crate) fn render_values(batch: RecordBatch, format: &Format) -> Result<RecordBatch> {
+    let batch = render_json(batch, format)?;
+    Ok(render_for_text(batch, format))
+}
+
+/// jsonb columns in canonical form: text, or binary with jsonb's version byte (1).
+fn render_json(batch: RecordBatch, format: &Format) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|field| is_json(field)) {
+        return Ok(batch);
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    for (index, (column, field)) in batch.columns().iter().zip(schema.fields()).enumerate() {
+        if !is_json(field) {
+            columns.push(column.clone());
+            fields.push(field.clone());
+            continue;
+        }
+        let canonical = canonical_json_column(column)?;
+        if format.is_text(index) {
+            columns.push(canonical);
+            fields.push(field.clone());
+        } else {
+            let binary: BinaryArray = canonical
+                .as_string::<i32>()
+                .iter()
+                .map(|value| value.map(|text| [&[1u8][..], text.as_bytes()].concat()))
+                .collect();
+            columns.push(Arc::new(binary));
+            fields.push(Arc::new(Field::new(field.name(), DataType::Binary, true)));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Replaces float, time and interval columns read as text with their PostgreSQL
+/// renderings.
+fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatch {
     let needs_rendering = batch.columns().iter().enumerate().any(|(index, column)| {
         format.is_text(index)
             && matches!(
@@ -94,7 +165,7 @@ pub(crate) fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatc
                 .with_data_type(column.data_type().clone())
         })
         .collect();
-    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    let schema = Arc::new(Schema::new(fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
 }
 

@@ -6,6 +6,11 @@
 //! forms DataFusion can plan. Those rewrites trade exactness for coverage (a subquery
 //! DataFusion cannot plan becomes NULL), which is acceptable for catalog introspection
 //! and never applied to queries over user data.
+//!
+//! Every query's result columns are then named as PostgreSQL names them (see
+//! `column_names`).
+
+mod column_names;
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
@@ -56,7 +61,10 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             .parse(&sql)
             .map_err(|error| at_character(syntax_error(error), &sql))?;
     }
-    statements.iter_mut().for_each(answer_view_definitions);
+    for statement in &mut statements {
+        column_names::name_columns(statement);
+        answer_view_definitions(statement);
+    }
     Ok(statements)
 }
 
@@ -141,7 +149,7 @@ mod tests {
 
     #[test]
     fn user_queries_are_not_rewritten() {
-        let sql = "SELECT (SELECT x FROM t) FROM u";
+        let sql = "SELECT (SELECT x FROM t) AS y FROM u";
         let statement = parse(sql).unwrap().remove(0);
         assert_eq!(statement.to_string(), sql);
     }

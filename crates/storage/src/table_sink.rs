@@ -19,6 +19,7 @@ use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::TryStreamExt;
+use weir_common::json::{canonical_json_column, is_json};
 use weir_common::{SqlState, WeirError};
 
 use crate::keys;
@@ -120,8 +121,18 @@ impl TableSink {
         added: &mut HashSet<Vec<u8>>,
         write: &mut EpochWrite,
     ) -> weir_common::Result<()> {
-        let batch = RecordBatch::try_new(self.codec.schema().clone(), batch.columns().to_vec())
-            .map_err(|e| self.not_null_violation(e))?;
+        let schema = self.codec.schema().clone();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| match is_json(field) {
+                true => canonical_json_column(column),
+                false => Ok(column.clone()),
+            })
+            .collect::<weir_common::Result<Vec<_>>>()?;
+        let batch =
+            RecordBatch::try_new(schema, columns).map_err(|e| self.not_null_violation(e))?;
         let values = self.codec.encode_values(&batch)?;
         let primary_keys = self.codec.encode_keys(&batch)?;
         let first_row_id = match (&primary_keys, old_keys) {

@@ -21,9 +21,8 @@ use table::SystemTable;
 /// Creates the system schema and its tables in `context`.
 pub(crate) fn register(context: &SessionContext, store: &Arc<Store>) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    for table in [objects::table(store.clone())] {
-        schema.register_table(table.name().to_owned(), Arc::new(table))?;
-    }
+    let objects = objects::table(store.clone());
+    schema.register_table(objects.name().to_owned(), Arc::new(objects))?;
     context
         .catalog(DATABASE_NAME)
         .ok_or_else(|| WeirError::internal("the weir database is not registered"))?

@@ -90,6 +90,20 @@ def check_jsonb_and_column_names(weir):
                 assert cur.description[3].name == "count", cur.description[3]
 
 
+def check_bytea(weir):
+    with weir.connect(autocommit=True) as conn:
+        conn.execute("CREATE TABLE blobs (id int PRIMARY KEY, data bytea)")
+        payload = bytes(range(256))
+        conn.execute("INSERT INTO blobs VALUES (%s, %s)", (1, payload))
+        with conn.cursor() as cur:
+            with cur.copy("COPY blobs FROM STDIN") as copy:
+                copy.write_row((2, b"\x00\\x"))
+        for binary in (False, True):
+            with conn.cursor(binary=binary) as cur:
+                cur.execute("SELECT id, data FROM blobs ORDER BY id")
+                assert cur.fetchall() == [(1, payload), (2, b"\x00\\x")], binary
+
+
 def check_prepared_statements(weir):
     with weir.connect(autocommit=True, prepare_threshold=0) as conn:
         conn.execute("CREATE TABLE p (id int PRIMARY KEY, v int)")

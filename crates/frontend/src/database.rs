@@ -14,7 +14,7 @@ use weir_common::{Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
 use crate::type_planner::WeirTypePlanner;
-use crate::{ddl, functions, json_operators, system};
+use crate::{bytea_input, ddl, functions, json_operators, system};
 
 pub struct Database {
     store: Arc<Store>,
@@ -110,5 +110,6 @@ fn base_context() -> Result<SessionContext> {
         .build();
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;
+    bytea_input::register(&context);
     Ok(context)
 }

@@ -1,0 +1,164 @@
+//! Text to `bytea` as PostgreSQL reads it.
+//!
+//! DataFusion casts text to binary by taking its UTF-8 bytes; PostgreSQL decodes the text:
+//! `\x` followed by hex digit pairs (the hex format, which PostgreSQL also prints), or
+//! else the escape format, where `\\` is a backslash and `\nnn` an octal byte. An
+//! analyzer rule, run after type coercion, replaces every text-to-binary cast in a plan
+//! (literals, INSERT values, COPY input, `::bytea`) by `bytea_in`, which decodes so.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Volatility, create_udf,
+};
+use datafusion::optimizer::AnalyzerRule;
+use weir_common::{SqlState, WeirError};
+
+/// Registers `bytea_in` and the rule that uses it in `context`.
+pub(crate) fn register(context: &SessionContext) {
+    context.register_udf(bytea_in());
+    context.add_analyzer_rule(Arc::new(DecodeByteaCasts));
+}
+
+fn bytea_in() -> ScalarUDF {
+    create_udf(
+        "bytea_in",
+        vec![DataType::Utf8],
+        DataType::Binary,
+        Volatility::Immutable,
+        Arc::new(|arguments: &[ColumnarValue]| {
+            let all_scalar = matches!(arguments[0], ColumnarValue::Scalar(_));
+            let texts = ColumnarValue::values_to_arrays(arguments)?;
+            let decoded: BinaryArray = texts[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|text| text.map(decode).transpose())
+                .collect::<weir_common::Result<_>>()
+                .map_err(WeirError::into_datafusion)?;
+            let decoded: ArrayRef = Arc::new(decoded);
+            Ok(match all_scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&decoded, 0)?),
+                false => ColumnarValue::Array(decoded),
+            })
+        }),
+    )
+}
+
+/// PostgreSQL's bytea input: hex format after `\x`, else the escape format.
+fn decode(text: &str) -> weir_common::Result<Vec<u8>> {
+    let invalid = || {
+        WeirError::new(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            "invalid input syntax for type bytea",
+        )
+    };
+    if let Some(hex) = text.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if digits.len() % 2 != 0 {
+            return Err(WeirError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                "invalid hexadecimal data: odd number of digits",
+            ));
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| {
+                        WeirError::new(
+                            SqlState::INVALID_PARAMETER_VALUE,
+                            "invalid hexadecimal digit",
+                        )
+                    })
+            })
+            .collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] != b'\\' {
+            out.push(bytes[at]);
+            at += 1;
+        } else if bytes.get(at + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            at += 2;
+        } else {
+            let octal = bytes.get(at + 1..at + 4).ok_or_else(invalid)?;
+            let valid = octal[0] <= b'3' && octal.iter().all(|d| (b'0'..=b'7').contains(d));
+            if !valid {
+                return Err(invalid());
+            }
+            out.push(octal.iter().fold(0u8, |value, d| (value << 3) | (d - b'0')));
+            at += 4;
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug)]
+struct DecodeByteaCasts;
+
+impl AnalyzerRule for DecodeByteaCasts {
+    fn name(&self) -> &str {
+        "decode_bytea_casts"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let schema = merge_schema(&plan.inputs());
+            plan.map_expressions(|expr| expr.transform_up(|expr| decode_cast(expr, &schema)))
+        })
+        .map(|transformed| transformed.data)
+    }
+}
+
+fn decode_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let to_binary = matches!(
+        field.data_type(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    );
+    let from_text = matches!(
+        inner.get_type(schema),
+        Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+    );
+    if !(to_binary && from_text) {
+        return Ok(Transformed::no(expr));
+    }
+    let text = Expr::Cast(Cast::new(inner.clone(), DataType::Utf8));
+    let decoded = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(bytea_in()), vec![text]));
+    let result = match field.data_type() {
+        DataType::Binary => decoded,
+        other => Expr::Cast(Cast::new(Box::new(decoded), other.clone())),
+    };
+    Ok(Transformed::yes(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_and_escape_formats_decode() {
+        assert_eq!(decode("\\x00ff10").unwrap(), vec![0, 255, 16]);
+        assert_eq!(decode("\\xDE AD").unwrap(), vec![0xde, 0xad]);
+        assert_eq!(decode("ab\\\\c\\001").unwrap(), b"ab\\c\x01".to_vec());
+        assert_eq!(decode("").unwrap(), Vec::<u8>::new());
+        for bad in ["\\x0", "\\xzz", "a\\9", "\\"] {
+            assert!(decode(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! Types shared by every weir crate: errors that carry a PostgreSQL SQLSTATE, and the
-//! canonical form of `jsonb` values.
+//! column types stored as text with extra rules (`jsonb`, `varchar(n)`).
 
 mod error;
 pub mod json;
 mod sqlstate;
+pub mod varchar;
 
 pub use error::{Position, Result, WeirError};
 pub use sqlstate::SqlState;

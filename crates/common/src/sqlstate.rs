@@ -14,6 +14,7 @@ impl SqlState {
     pub const INVALID_CATALOG_NAME: SqlState = SqlState("3D000");
     pub const INVALID_SCHEMA_NAME: SqlState = SqlState("3F000");
     pub const DATA_EXCEPTION: SqlState = SqlState("22000");
+    pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
     pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
     pub const INVALID_DATETIME_FORMAT: SqlState = SqlState("22007");
     pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");

@@ -20,6 +20,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::TryStreamExt;
 use weir_common::json::{canonical_json_column, is_json};
+use weir_common::varchar::{check_varchar_length, varchar_length};
 use weir_common::{SqlState, WeirError};
 
 use crate::keys;
@@ -126,9 +127,14 @@ impl TableSink {
             .columns()
             .iter()
             .zip(schema.fields())
-            .map(|(column, field)| match is_json(field) {
-                true => canonical_json_column(column),
-                false => Ok(column.clone()),
+            .map(|(column, field)| {
+                if let Some(limit) = varchar_length(field) {
+                    check_varchar_length(column, limit)?;
+                }
+                match is_json(field) {
+                    true => canonical_json_column(column),
+                    false => Ok(column.clone()),
+                }
             })
             .collect::<weir_common::Result<Vec<_>>>()?;
         let batch =

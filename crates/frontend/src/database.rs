@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -20,6 +21,8 @@ pub struct Database {
     store: Arc<Store>,
     /// Held for the whole of a DDL statement, so catalog changes apply one at a time.
     catalog: Mutex<Catalog>,
+    /// Counts catalog changes, so that plans made before one are not reused after it.
+    catalog_version: AtomicU64,
     context: SessionContext,
 }
 
@@ -50,6 +53,7 @@ impl Database {
         Ok(Arc::new(Database {
             store,
             catalog: Mutex::new(catalog),
+            catalog_version: AtomicU64::new(0),
             context,
         }))
     }
@@ -64,6 +68,15 @@ impl Database {
 
     pub(crate) fn catalog(&self) -> &Mutex<Catalog> {
         &self.catalog
+    }
+
+    pub(crate) fn catalog_version(&self) -> u64 {
+        self.catalog_version.load(Ordering::Acquire)
+    }
+
+    /// Records that the catalog changed (or may have: failed DDL counts too).
+    pub(crate) fn catalog_changed(&self) {
+        self.catalog_version.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -53,11 +53,13 @@ pub struct Prepared {
     pub sql: String,
     pub statement: Statement,
     /// The plan DataFusion made at preparation, for queries and DML; it tells the client
-    /// the parameter types. Execution plans again, so that a prepared statement sees tables
-    /// as they are when it runs.
+    /// the parameter types. Queries run it while the catalog is unchanged; DML and
+    /// queries after DDL plan again, so that they see tables as they are when they run.
     pub plan: Option<LogicalPlan>,
     /// The columns the statement returns, if it returns rows.
     pub result_schema: Option<SchemaRef>,
+    /// The database's catalog version when the statement was planned.
+    pub catalog_version: u64,
 }
 
 impl Prepared {

@@ -84,7 +84,7 @@ impl Session {
 
     /// Runs one statement.
     pub async fn execute(&mut self, statement: Statement) -> Result<Outcome> {
-        self.guarded(statement, None).await
+        self.guarded(statement, None, None).await
     }
 
     /// Parses and plans `sql`, which must hold at most one statement, for the extended
@@ -99,6 +99,7 @@ impl Session {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
+        let catalog_version = self.database.catalog_version();
         let (plan, result_schema) = if planned_by_datafusion(&statement) {
             let plan = self
                 .plan_statement(&self.statement_state(), statement.clone())
@@ -119,6 +120,7 @@ impl Session {
             statement,
             plan,
             result_schema,
+            catalog_version,
         }))
     }
 
@@ -128,7 +130,14 @@ impl Session {
         prepared: &Prepared,
         parameters: ParamValues,
     ) -> Result<Outcome> {
-        self.guarded(prepared.statement.clone(), Some(parameters))
+        // A query's plan from preparation is reused while the catalog is as it was then;
+        // it reads the tables' data as of this execution all the same.
+        let current = prepared.catalog_version == self.database.catalog_version();
+        let plan = match (&prepared.statement, &prepared.plan) {
+            (Statement::Query(_), Some(plan)) if current => Some(plan.clone()),
+            _ => None,
+        };
+        self.guarded(prepared.statement.clone(), Some(parameters), plan)
             .await
     }
 
@@ -137,6 +146,7 @@ impl Session {
         &mut self,
         statement: Statement,
         parameters: Option<ParamValues>,
+        plan: Option<LogicalPlan>,
     ) -> Result<Outcome> {
         let ends_block = matches!(
             statement,
@@ -150,7 +160,7 @@ impl Session {
         }
         let writes = writes_data(&statement);
         let result = match self.settings.statement_timeout() {
-            Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters))
+            Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters, plan))
                 .await
                 .unwrap_or_else(|_| {
                     Err(WeirError::new(
@@ -158,7 +168,7 @@ impl Session {
                         "canceling statement due to statement timeout",
                     ))
                 }),
-            None => self.dispatch(statement, parameters).await,
+            None => self.dispatch(statement, parameters, plan).await,
         };
         match (&result, self.transaction) {
             (Err(_), TransactionState::InBlock { .. }) => {
@@ -176,6 +186,7 @@ impl Session {
         &mut self,
         statement: Statement,
         parameters: Option<ParamValues>,
+        plan: Option<LogicalPlan>,
     ) -> Result<Outcome> {
         match statement {
             Statement::StartTransaction { .. } => Ok(self.begin()),
@@ -187,7 +198,10 @@ impl Session {
             Statement::ShowTables { .. } => self.show_objects(ObjectKind::Table).await,
             Statement::ShowViews { .. } => self.show_objects(ObjectKind::View).await,
             Statement::CreateTable(_) | Statement::CreateView(_) => {
-                ddl::create(&self.database, &self.context, &statement, &mut self.notices).await
+                let result =
+                    ddl::create(&self.database, &self.context, &statement, &mut self.notices).await;
+                self.database.catalog_changed();
+                result
             }
             Statement::Drop {
                 object_type,
@@ -201,7 +215,7 @@ impl Session {
                     ObjectType::View => ObjectKind::View,
                     other => return Err(WeirError::not_supported(format!("DROP {other}"))),
                 };
-                ddl::drop_objects(
+                let result = ddl::drop_objects(
                     &self.database,
                     kind,
                     &names,
@@ -209,7 +223,9 @@ impl Session {
                     cascade,
                     &mut self.notices,
                 )
-                .await
+                .await;
+                self.database.catalog_changed();
+                result
             }
             Statement::Discard { .. } => {
                 self.reported_changes.extend(self.settings.reset_all());
@@ -235,7 +251,7 @@ impl Session {
                 }
             }
             statement if planned_by_datafusion(&statement) => {
-                self.run_datafusion(statement, parameters).await
+                self.run_datafusion(statement, parameters, plan).await
             }
             other => Err(WeirError::not_supported(format!(
                 "the statement {}",
@@ -322,7 +338,7 @@ impl Session {
                 weir_sql::parse(&format!("SELECT {columns} FROM {table_name}"))?.remove(0)
             }
         };
-        match self.run_datafusion(query, None).await? {
+        match self.run_datafusion(query, None, None).await? {
             Outcome::Rows { schema, stream } => Ok(Outcome::CopyOut {
                 schema,
                 stream,
@@ -546,17 +562,22 @@ impl Session {
         }))
     }
 
+    /// Plans (unless `planned`) and runs a query or DML statement.
     async fn run_datafusion(
         &self,
         statement: Statement,
         parameters: Option<ParamValues>,
+        planned: Option<LogicalPlan>,
     ) -> Result<Outcome> {
         let insert_target = match &statement {
             Statement::Insert(insert) => self.insert_target(insert).await?,
             _ => None,
         };
         let state = self.statement_state();
-        let mut plan = self.plan_statement(&state, statement).await?;
+        let mut plan = match planned {
+            Some(plan) => plan,
+            None => self.plan_statement(&state, statement).await?,
+        };
         if let Some(parameters) = parameters {
             plan = plan.with_param_values(parameters)?;
         }

@@ -67,6 +67,46 @@ async fn prepared_statements_bind_parameters_and_return_binary_values() {
 }
 
 #[tokio::test]
+async fn prepared_queries_see_new_rows_and_replaced_tables() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE kv (k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'old')",
+        )
+        .await
+        .unwrap();
+    let lookup = client
+        .prepare("SELECT v FROM kv WHERE k = $1")
+        .await
+        .unwrap();
+    let read = |row: tokio_postgres::Row| row.get::<_, String>(0);
+    assert_eq!(
+        read(client.query_one(&lookup, &[&1i32]).await.unwrap()),
+        "old"
+    );
+    client
+        .batch_execute("UPDATE kv SET v = 'updated' WHERE k = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        read(client.query_one(&lookup, &[&1i32]).await.unwrap()),
+        "updated"
+    );
+    // The same name, a new table: the prepared query reads the new one.
+    client
+        .batch_execute(
+            "DROP TABLE kv; CREATE TABLE kv (k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'new')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read(client.query_one(&lookup, &[&1i32]).await.unwrap()),
+        "new"
+    );
+}
+
+#[tokio::test]
 async fn portals_return_rows_in_pieces() {
     let server = TestServer::start();
     let mut client = server.connect().await;

@@ -1,0 +1,327 @@
+//! `LogicalPlan` → [`StreamPlan`].
+//!
+//! The input is the query as DataFusion optimized it (decorrelated subqueries become
+//! semi and anti joins, filters and projections are pushed towards the scans). Identical
+//! subplans become one node, so a CTE used twice is computed once. `ORDER BY` without
+//! `LIMIT` is dropped: the rows of a view have no order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, Volatility};
+use weir_common::{Result, WeirError};
+
+use crate::plan::{NodeId, NodeKind, StreamNode, StreamPlan};
+
+/// Aggregate functions the incremental aggregation maintains.
+pub const MAINTAINED_AGGREGATES: [&str; 5] = ["count", "sum", "avg", "min", "max"];
+
+/// Plans the incremental maintenance of a query. `written` is the query as planned from
+/// its SQL, before optimization; `optimized` the same after DataFusion's optimizer.
+pub fn plan_stream(written: &LogicalPlan, optimized: &LogicalPlan) -> Result<StreamPlan> {
+    refuse_changing_functions(written)?;
+    let mut builder = Builder::default();
+    builder.add(optimized)?;
+    Ok(StreamPlan {
+        nodes: builder.nodes,
+    })
+}
+
+/// A view must equal its query at every moment; a function whose answer changes while
+/// its arguments do not (`random()`, `now()`) would make it wrong as time passes.
+fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
+    let mut refused = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(function) = e
+                    && function.func.signature().volatility != Volatility::Immutable
+                {
+                    refused = Some(function.func.name().to_owned());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    match refused {
+        Some(name) => Err(unsupported(&format!("{name}()")).with_detail(
+            "Its result changes over time, so the view could not stay equal to its query.",
+        )),
+        None => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<StreamNode>,
+    planned: HashMap<LogicalPlan, NodeId>,
+}
+
+impl Builder {
+    fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>, schema: DFSchemaRef) -> Result<NodeId> {
+        let id = NodeId::try_from(self.nodes.len())
+            .map_err(|_| WeirError::not_supported("a query this large in a materialized view"))?;
+        self.nodes.push(StreamNode {
+            id,
+            kind,
+            inputs,
+            schema,
+        });
+        Ok(id)
+    }
+
+    fn add(&mut self, plan: &LogicalPlan) -> Result<NodeId> {
+        if let Some(id) = self.planned.get(plan) {
+            return Ok(*id);
+        }
+        let id = self.translate(plan)?;
+        self.planned.insert(plan.clone(), id);
+        Ok(id)
+    }
+
+    fn translate(&mut self, plan: &LogicalPlan) -> Result<NodeId> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                if scan.fetch.is_some() {
+                    return Err(unsupported("LIMIT"));
+                }
+                let schema = Arc::new(DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )?);
+                let relation = scan.table_name.clone();
+                let mut id = self.push(NodeKind::Source { relation }, vec![], schema.clone())?;
+                if let Some(predicate) = conjunction(scan.filters.clone()) {
+                    id = self.push(NodeKind::Filter { predicate }, vec![id], schema)?;
+                }
+                if scan.projection.is_some() {
+                    let exprs = scan
+                        .projected_schema
+                        .columns()
+                        .into_iter()
+                        .map(Expr::Column)
+                        .collect();
+                    id = self.push(
+                        NodeKind::Project { exprs },
+                        vec![id],
+                        scan.projected_schema.clone(),
+                    )?;
+                }
+                Ok(id)
+            }
+            LogicalPlan::Projection(projection) => {
+                let input = self.add(&projection.input)?;
+                let exprs = projection.expr.clone();
+                self.push(
+                    NodeKind::Project { exprs },
+                    vec![input],
+                    projection.schema.clone(),
+                )
+            }
+            LogicalPlan::Filter(filter) => {
+                let input = self.add(&filter.input)?;
+                let predicate = filter.predicate.clone();
+                self.push(
+                    NodeKind::Filter { predicate },
+                    vec![input],
+                    filter.input.schema().clone(),
+                )
+            }
+            LogicalPlan::SubqueryAlias(alias) => {
+                let input = self.add(&alias.input)?;
+                self.push(NodeKind::Rename, vec![input], alias.schema.clone())
+            }
+            LogicalPlan::Aggregate(aggregate) => {
+                if aggregate
+                    .group_expr
+                    .iter()
+                    .any(|e| matches!(e, Expr::GroupingSet(_)))
+                {
+                    return Err(unsupported("GROUPING SETS, ROLLUP and CUBE"));
+                }
+                for expr in &aggregate.aggr_expr {
+                    check_aggregate(expr)?;
+                }
+                let input = self.add(&aggregate.input)?;
+                self.push(
+                    NodeKind::Aggregate {
+                        group: aggregate.group_expr.clone(),
+                        aggregates: aggregate.aggr_expr.clone(),
+                    },
+                    vec![input],
+                    aggregate.schema.clone(),
+                )
+            }
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                let group = input
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
+                let input_id = self.add(input)?;
+                self.push(
+                    NodeKind::Aggregate {
+                        group,
+                        aggregates: vec![],
+                    },
+                    vec![input_id],
+                    input.schema().clone(),
+                )
+            }
+            LogicalPlan::Join(join) => {
+                let left = self.add(&join.left)?;
+                let right = self.add(&join.right)?;
+                self.push(
+                    NodeKind::Join {
+                        join_type: join.join_type,
+                        on: join.on.clone(),
+                        filter: join.filter.clone(),
+                        null_equality: join.null_equality,
+                    },
+                    vec![left, right],
+                    join.schema.clone(),
+                )
+            }
+            LogicalPlan::Union(union) => {
+                let inputs = union
+                    .inputs
+                    .iter()
+                    .map(|input| self.add(input))
+                    .collect::<Result<Vec<_>>>()?;
+                self.push(NodeKind::Union, inputs, union.schema.clone())
+            }
+            LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.add(&sort.input),
+            LogicalPlan::Values(values) => self.push(
+                NodeKind::Values {
+                    rows: values.values.clone(),
+                },
+                vec![],
+                values.schema.clone(),
+            ),
+            LogicalPlan::EmptyRelation(empty) => {
+                let rows = match empty.produce_one_row {
+                    true => vec![vec![]],
+                    false => vec![],
+                };
+                self.push(NodeKind::Values { rows }, vec![], empty.schema.clone())
+            }
+            LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => Err(unsupported("LIMIT")),
+            LogicalPlan::Window(_) => Err(unsupported("window functions (OVER)")),
+            LogicalPlan::Distinct(Distinct::On(_)) => Err(unsupported("DISTINCT ON")),
+            other => Err(unsupported(&format!(
+                "{} plans",
+                other
+                    .display()
+                    .to_string()
+                    .split(':')
+                    .next()
+                    .unwrap_or("such")
+            ))),
+        }
+    }
+}
+
+fn check_aggregate(expr: &Expr) -> Result<()> {
+    let inner = match expr {
+        Expr::Alias(alias) => alias.expr.as_ref(),
+        other => other,
+    };
+    let Expr::AggregateFunction(function) = inner else {
+        return Err(unsupported(&format!("the aggregate expression {inner}")));
+    };
+    let name = function.func.name();
+    if !MAINTAINED_AGGREGATES.contains(&name) {
+        return Err(unsupported(&format!("the aggregate function {name}()")));
+    }
+    if function.params.distinct && name != "count" {
+        return Err(unsupported(&format!("{name}(DISTINCT …)")));
+    }
+    if !function.params.order_by.is_empty() {
+        return Err(unsupported(&format!("ORDER BY inside {name}()")));
+    }
+    Ok(())
+}
+
+fn unsupported(what: &str) -> WeirError {
+    WeirError::not_supported(format!("{what} in a materialized view"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    async fn plan(sql: &str) -> Result<StreamPlan> {
+        let context = SessionContext::new();
+        for name in ["orders", "customers"] {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("customer", DataType::Int64, true),
+                Field::new("amount", DataType::Int64, true),
+            ]));
+            let table = MemTable::try_new(schema, vec![vec![]]).unwrap();
+            context.register_table(name, Arc::new(table)).unwrap();
+        }
+        let state = context.state();
+        let written = state.create_logical_plan(sql).await?;
+        let optimized = state.optimize(&written)?;
+        plan_stream(&written, &optimized)
+    }
+
+    #[tokio::test]
+    async fn joins_and_aggregates_become_stateful_operators() {
+        let plan = plan(
+            "SELECT c.id, sum(o.amount) FROM orders o JOIN customers c ON o.customer = c.id \
+             WHERE o.amount > 10 GROUP BY c.id",
+        )
+        .await
+        .unwrap();
+        let text = plan.explain().join("\n");
+        assert!(text.contains("Aggregate"), "{text}");
+        assert!(text.contains("Inner Join"), "{text}");
+        assert_eq!(plan.sources().len(), 2, "{text}");
+        assert_eq!(plan.nodes.iter().filter(|n| n.is_stateful()).count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cte_used_twice_is_planned_once() {
+        let plan = plan(
+            "WITH big AS (SELECT customer, sum(amount) AS total FROM orders GROUP BY customer) \
+             SELECT a.customer FROM big a JOIN big b ON a.total = b.total",
+        )
+        .await
+        .unwrap();
+        let aggregates = plan
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Aggregate { .. }))
+            .count();
+        assert_eq!(aggregates, 1, "{}", plan.explain().join("\n"));
+    }
+
+    #[tokio::test]
+    async fn changing_functions_and_limits_are_refused() {
+        for sql in [
+            "SELECT random() FROM orders",
+            "SELECT id FROM orders WHERE amount > now()::bigint",
+            "SELECT id FROM orders ORDER BY id LIMIT 3",
+        ] {
+            let error = plan(sql).await.unwrap_err();
+            assert_eq!(
+                error.state,
+                weir_common::SqlState::FEATURE_NOT_SUPPORTED,
+                "{sql}"
+            );
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The streaming planner: a query's DataFusion `LogicalPlan` becomes a [`StreamPlan`], a
+//! DAG of incremental operators that keep the query's answer up to date from changes to
+//! its inputs.
+//!
+//! Planning is deterministic: the same query over the same catalog gives the same plan,
+//! with the same node ids, so that operator state stored under those ids is found again
+//! after a restart. A construct weir cannot maintain incrementally is refused with
+//! SQLSTATE 0A000 naming it.
+
+mod build;
+mod explain;
+mod plan;
+
+pub use build::plan_stream;
+pub use plan::{NodeId, NodeKind, StreamNode, StreamPlan};

@@ -1,0 +1,82 @@
+//! The operators of a stream plan and how they connect.
+
+use datafusion::common::{DFSchemaRef, NullEquality, TableReference};
+use datafusion::logical_expr::{Expr, JoinType};
+
+/// A node's position in [`StreamPlan::nodes`]; also names its state.
+pub type NodeId = u16;
+
+/// A DAG of operators in topological order: every node comes after its inputs, and the
+/// last node is the root, whose output is the view's change stream.
+#[derive(Clone, Debug)]
+pub struct StreamPlan {
+    pub nodes: Vec<StreamNode>,
+}
+
+impl StreamPlan {
+    pub fn root(&self) -> &StreamNode {
+        self.nodes.last().expect("a stream plan has a root")
+    }
+
+    /// The relations whose changes feed the plan, each once, in first-use order.
+    pub fn sources(&self) -> Vec<&TableReference> {
+        let mut sources: Vec<&TableReference> = Vec::new();
+        for node in &self.nodes {
+            if let NodeKind::Source { relation } = &node.kind
+                && !sources.contains(&relation)
+            {
+                sources.push(relation);
+            }
+        }
+        sources
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StreamNode {
+    pub id: NodeId,
+    pub kind: NodeKind,
+    pub inputs: Vec<NodeId>,
+    /// The node's output columns, as the expressions of the nodes it feeds name them.
+    pub schema: DFSchemaRef,
+}
+
+impl StreamNode {
+    /// Whether the operator keeps state between chunks.
+    pub fn is_stateful(&self) -> bool {
+        matches!(
+            self.kind,
+            NodeKind::Aggregate { .. } | NodeKind::Join { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// The changes of a stored table or materialized view.
+    Source { relation: TableReference },
+    /// The input's rows under other column names (a subquery or CTE alias).
+    Rename,
+    /// One expression per output column, over the input's columns.
+    Project { exprs: Vec<Expr> },
+    /// The input's rows for which `predicate` is true.
+    Filter { predicate: Expr },
+    /// `GROUP BY group` computing `aggregates`; output columns are the group columns
+    /// then one per aggregate. With no group columns it has exactly one output row.
+    Aggregate {
+        group: Vec<Expr>,
+        aggregates: Vec<Expr>,
+    },
+    /// Rows of the left input (first) paired with rows of the right input (second)
+    /// whose `on` keys are equal and for which `filter` holds, as `join_type` says.
+    Join {
+        join_type: JoinType,
+        on: Vec<(Expr, Expr)>,
+        filter: Option<Expr>,
+        null_equality: NullEquality,
+    },
+    /// All inputs' rows (UNION ALL).
+    Union,
+    /// Constant rows, inserted once when the view is created.
+    Values { rows: Vec<Vec<Expr>> },
+}

@@ -174,6 +174,11 @@ impl Builder {
                 )
             }
             LogicalPlan::Join(join) => {
+                if join.null_aware {
+                    return Err(unsupported("NOT IN (subquery)").with_hint(
+                        "NOT EXISTS is maintained and means the same when no NULLs are involved.",
+                    ));
+                }
                 let left = self.add(&join.left)?;
                 let right = self.add(&join.right)?;
                 self.push(

@@ -7,6 +7,7 @@ pub enum Space {
     Meta = 0x00,
     Catalog = 0x01,
     Table = 0x02,
+    State = 0x03,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -40,6 +41,24 @@ pub fn table_prefix(table_id: u32) -> Vec<u8> {
 pub fn table_row(table_id: u32, row_key: &[u8]) -> Vec<u8> {
     let mut key = table_prefix(table_id);
     key.extend_from_slice(row_key);
+    key
+}
+
+/// The prefix of every key of one operator's state: the owning object (a materialized
+/// view) and the operator's node id in the object's stream plan.
+pub fn state_prefix(object_id: u32, node_id: u16) -> Vec<u8> {
+    let mut key = Vec::with_capacity(7);
+    key.push(Space::State as u8);
+    key.extend_from_slice(&object_id.to_be_bytes());
+    key.extend_from_slice(&node_id.to_be_bytes());
+    key
+}
+
+/// The prefix of every state key of one object.
+pub fn object_state_prefix(object_id: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(5);
+    key.push(Space::State as u8);
+    key.extend_from_slice(&object_id.to_be_bytes());
     key
 }
 

@@ -7,6 +7,7 @@
 //!
 //! * `Meta`: format version and the last committed epoch;
 //! * `Catalog`: one entry per catalog object, keyed by object id;
+//! * `State`: operator state of materialized views, `view id ++ operator id ++ key`;
 //! * `Table`: rows of user tables, `table id (u32, big-endian) ++ row key`, where the row
 //!   key is the primary key in a memcomparable encoding (see [`RowCodec`]) or a hidden
 //!   row id for tables without one. RocksDB's byte order therefore equals SQL order on

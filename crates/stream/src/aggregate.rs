@@ -1,0 +1,357 @@
+//! Hash aggregation with retraction: `GROUP BY` groups, each with one accumulator per
+//! aggregate (see `accumulator`), and the weighted number of rows in the group.
+//!
+//! For each chunk, every group it touches emits the retraction of its old output row and
+//! the insertion of its new one (nothing when the row did not change). A group whose last
+//! row is deleted disappears. Without `GROUP BY` there is one group that always exists,
+//! so the view has its row even over no input (`count(*) = 0`), as SQL says.
+//! `FILTER (WHERE …)` limits the rows an aggregate sees, not the group's existence.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use weir_common::{Result, StreamChunk, WeirError};
+use weir_storage::{EpochWrite, ReadSnapshot};
+
+use crate::accumulator::{Accumulator, Function, Values, value_encoder};
+use crate::expr::{Compiled, compile, evaluate};
+use crate::operator::Operator;
+use crate::state::{Decoder, Encoder, StateTable};
+
+/// One aggregate of the select list.
+struct Spec {
+    function: Function,
+    argument: Option<Compiled>,
+    argument_type: Option<DataType>,
+    filter: Option<Compiled>,
+    output_type: DataType,
+    encoder: Option<Arc<RowConverter>>,
+}
+
+impl Spec {
+    fn new(expr: &Expr, input: &DFSchema, output_type: DataType) -> Result<Spec> {
+        let inner = match expr {
+            Expr::Alias(alias) => alias.expr.as_ref(),
+            other => other,
+        };
+        let Expr::AggregateFunction(aggregate) = inner else {
+            return Err(WeirError::internal(format!("{inner} is not an aggregate")));
+        };
+        let params = &aggregate.params;
+        let argument = params.args.first();
+        let counts_rows =
+            argument.is_none_or(|arg| matches!(arg, Expr::Literal(value, _) if !value.is_null()));
+        let function = match aggregate.func.name() {
+            "count" if params.distinct => Function::CountDistinct,
+            "count" if counts_rows => Function::CountRows,
+            "count" => Function::Count,
+            "sum" => Function::Sum,
+            "avg" => Function::Avg,
+            "min" => Function::Min,
+            "max" => Function::Max,
+            other => {
+                return Err(WeirError::not_supported(format!(
+                    "the aggregate function {other}() in a materialized view"
+                )));
+            }
+        };
+        let argument_type = match argument {
+            Some(arg) if function != Function::CountRows => Some(arg.get_type(input)?),
+            _ => None,
+        };
+        let encoder = match (&argument_type, function) {
+            (Some(data_type), Function::Min | Function::Max | Function::CountDistinct) => {
+                Some(value_encoder(data_type)?)
+            }
+            _ => None,
+        };
+        Ok(Spec {
+            function,
+            argument: match argument {
+                Some(arg) if argument_type.is_some() => Some(compile(arg, input)?),
+                _ => None,
+            },
+            argument_type,
+            filter: params
+                .filter
+                .as_deref()
+                .map(|filter| compile(filter, input))
+                .transpose()?,
+            output_type,
+            encoder,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Group {
+    rows: i64,
+    accumulators: Vec<Accumulator>,
+}
+
+pub(crate) struct Aggregate {
+    group_exprs: Vec<Compiled>,
+    specs: Vec<Spec>,
+    /// Encodes group values into keys; `None` without `GROUP BY`.
+    group_encoder: Option<RowConverter>,
+    groups: HashMap<Vec<u8>, Group>,
+    dirty: HashSet<Vec<u8>>,
+    schema: SchemaRef,
+    state: StateTable,
+}
+
+impl Aggregate {
+    pub fn new(
+        group: &[Expr],
+        aggregates: &[Expr],
+        input: &DFSchema,
+        output: &DFSchema,
+        state: StateTable,
+        snapshot: &ReadSnapshot,
+    ) -> Result<Aggregate> {
+        let group_exprs = group
+            .iter()
+            .map(|expr| compile(expr, input))
+            .collect::<Result<Vec<_>>>()?;
+        let group_encoder = match group.is_empty() {
+            true => None,
+            false => Some(RowConverter::new(
+                group
+                    .iter()
+                    .map(|expr| Ok(SortField::new(expr.get_type(input)?)))
+                    .collect::<Result<Vec<_>>>()?,
+            )?),
+        };
+        let specs = aggregates
+            .iter()
+            .enumerate()
+            .map(|(index, expr)| {
+                let output_type = output.field(group.len() + index).data_type().clone();
+                Spec::new(expr, input, output_type)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut aggregate = Aggregate {
+            group_exprs,
+            specs,
+            group_encoder,
+            groups: HashMap::new(),
+            dirty: HashSet::new(),
+            schema: Arc::new(output.as_arrow().clone()),
+            state,
+        };
+        aggregate.load(snapshot)?;
+        Ok(aggregate)
+    }
+
+    fn load(&mut self, snapshot: &ReadSnapshot) -> Result<()> {
+        let specs = self.specs.len();
+        let mut groups = HashMap::new();
+        self.state.load(snapshot, |key, value| {
+            groups.insert(key.to_vec(), decode_group(value, specs)?);
+            Ok(())
+        })?;
+        self.groups = groups;
+        Ok(())
+    }
+
+    fn is_global(&self) -> bool {
+        self.group_encoder.is_none()
+    }
+
+    /// The group's output values, or `None` when the group has no output row.
+    fn output(&self, key: &[u8]) -> Result<Option<Vec<ScalarValue>>> {
+        let empty = Group {
+            rows: 0,
+            accumulators: vec![Accumulator::default(); self.specs.len()],
+        };
+        let group = match self.groups.get(key) {
+            Some(group) if group.rows != 0 || self.is_global() => group,
+            None if self.is_global() => &empty,
+            _ => return Ok(None),
+        };
+        self.specs
+            .iter()
+            .zip(&group.accumulators)
+            .map(|(spec, accumulator)| {
+                accumulator.value(
+                    spec.function,
+                    spec.argument_type.as_ref(),
+                    &spec.output_type,
+                    spec.encoder.as_deref(),
+                )
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Output rows for `(group key, values, weight)` triples.
+    fn emit(&self, rows: Vec<(Vec<u8>, Vec<ScalarValue>, i64)>) -> Result<StreamChunk> {
+        if rows.is_empty() {
+            return Ok(StreamChunk::empty(self.schema.clone()));
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        if let Some(encoder) = &self.group_encoder {
+            let parser = encoder.parser();
+            columns.extend(encoder.convert_rows(rows.iter().map(|(key, _, _)| parser.parse(key)))?);
+        }
+        for index in 0..self.specs.len() {
+            let values = rows.iter().map(|(_, values, _)| values[index].clone());
+            columns.push(ScalarValue::iter_to_array(values)?);
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let weights = Int64Array::from_iter_values(rows.iter().map(|(_, _, weight)| *weight));
+        Ok(StreamChunk::new(batch, weights))
+    }
+}
+
+impl Operator for Aggregate {
+    fn initial(&mut self) -> Result<Option<StreamChunk>> {
+        // Without GROUP BY the one group has its row from the start.
+        match self.is_global() && !self.groups.contains_key(&[][..]) {
+            true => {
+                self.groups.insert(
+                    vec![],
+                    Group {
+                        rows: 0,
+                        accumulators: vec![Accumulator::default(); self.specs.len()],
+                    },
+                );
+                self.dirty.insert(vec![]);
+                let values = self.output(&[])?.expect("the global group has a row");
+                self.emit(vec![(vec![], values, 1)]).map(Some)
+            }
+            false => Ok(None),
+        }
+    }
+
+    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
+        let rows = chunk.rows();
+        let keys: Vec<Vec<u8>> = match &self.group_encoder {
+            Some(encoder) => {
+                let columns = self
+                    .group_exprs
+                    .iter()
+                    .map(|expr| evaluate(expr, rows))
+                    .collect::<Result<Vec<_>>>()?;
+                let encoded = encoder.convert_columns(&columns)?;
+                encoded.iter().map(|row| row.as_ref().to_vec()).collect()
+            }
+            None => vec![vec![]; chunk.len()],
+        };
+        let mut inputs = Vec::with_capacity(self.specs.len());
+        for spec in &self.specs {
+            let argument = spec
+                .argument
+                .as_ref()
+                .map(|expr| evaluate(expr, rows))
+                .transpose()?;
+            let values = Values::read(spec.function, argument.as_ref(), spec.encoder.as_deref())?;
+            let mask = spec
+                .filter
+                .as_ref()
+                .map(|filter| evaluate(filter, rows))
+                .transpose()?;
+            inputs.push((values, mask));
+        }
+
+        // Old outputs of the touched groups, in the order they are first touched.
+        let mut touched: Vec<(Vec<u8>, Option<Vec<ScalarValue>>)> = Vec::new();
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        for key in &keys {
+            if seen.insert(key) {
+                touched.push((key.clone(), self.output(key)?));
+            }
+        }
+        let specs = self.specs.len();
+        for (row, (key, weight)) in keys.iter().zip(chunk.weights().values()).enumerate() {
+            let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
+                rows: 0,
+                accumulators: vec![Accumulator::default(); specs],
+            });
+            group.rows += weight;
+            for ((spec, (values, mask)), accumulator) in
+                self.specs.iter().zip(&inputs).zip(&mut group.accumulators)
+            {
+                let selected = mask
+                    .as_ref()
+                    .is_none_or(|mask| mask.as_boolean().value(row) && mask.is_valid(row));
+                if selected {
+                    accumulator.update(spec.function, values, row, *weight);
+                }
+            }
+        }
+
+        let mut out = Vec::new();
+        for (key, old) in touched {
+            if self.groups.get(&key).is_some_and(|g| g.rows == 0) && !self.is_global() {
+                self.groups.remove(&key);
+            }
+            let new = self.output(&key)?;
+            self.dirty.insert(key.clone());
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                out.push((key.clone(), old, -1));
+            }
+            if let Some(new) = new {
+                out.push((key, new, 1));
+            }
+        }
+        self.emit(out)
+    }
+
+    fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {
+        for key in self.dirty.drain() {
+            match self.groups.get(&key) {
+                Some(group) => self.state.put(write, &key, &encode_group(group)),
+                None => self.state.delete(write, &key),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_group(group: &Group) -> Vec<u8> {
+    let mut encoder = Encoder::default();
+    encoder.i64(group.rows);
+    for accumulator in &group.accumulators {
+        encoder.i64(accumulator.count);
+        encoder.i128(accumulator.integer_sum);
+        encoder.f64(accumulator.float_sum);
+        encoder.i64(accumulator.multiset.len() as i64);
+        for (value, multiplicity) in &accumulator.multiset {
+            encoder.bytes(value);
+            encoder.i64(*multiplicity);
+        }
+    }
+    encoder.0
+}
+
+fn decode_group(bytes: &[u8], accumulators: usize) -> Result<Group> {
+    let mut decoder = Decoder(bytes);
+    let rows = decoder.i64()?;
+    let mut group = Group {
+        rows,
+        accumulators: Vec::with_capacity(accumulators),
+    };
+    for _ in 0..accumulators {
+        let mut accumulator = Accumulator {
+            count: decoder.i64()?,
+            integer_sum: decoder.i128()?,
+            float_sum: decoder.f64()?,
+            ..Accumulator::default()
+        };
+        for _ in 0..decoder.i64()? {
+            let value = decoder.bytes()?;
+            accumulator.multiset.insert(value, decoder.i64()?);
+        }
+        group.accumulators.push(accumulator);
+    }
+    Ok(group)
+}

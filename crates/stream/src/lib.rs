@@ -1,0 +1,20 @@
+//! The streaming runtime: incremental operators over [`weir_common::StreamChunk`]s,
+//! assembled into a [`Dataflow`] per materialized view from its stream plan.
+//!
+//! Operators keep their state in memory and write what changed into the epoch's
+//! RocksDB write (see `state`), so a restart loads the state instead of recomputing it,
+//! and steady-state processing never reads RocksDB.
+
+mod accumulator;
+mod aggregate;
+mod dataflow;
+mod expr;
+mod filter;
+mod join;
+mod operator;
+mod pass_through;
+mod project;
+mod state;
+mod values;
+
+pub use dataflow::Dataflow;

@@ -1,0 +1,23 @@
+//! Operators whose output is their inputs' rows unchanged, under their own column names:
+//! renames (subquery and CTE aliases), UNION ALL and sources.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use weir_common::{Result, StreamChunk};
+
+use crate::operator::Operator;
+
+pub(crate) struct PassThrough {
+    schema: SchemaRef,
+}
+
+impl PassThrough {
+    pub fn new(schema: SchemaRef) -> Self {
+        PassThrough { schema }
+    }
+}
+
+impl Operator for PassThrough {
+    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
+        chunk.with_schema(self.schema.clone())
+    }
+}

@@ -7,6 +7,7 @@ use weir_common::{Result, WeirError};
 pub enum ObjectKind {
     Table,
     View,
+    MaterializedView,
 }
 
 impl ObjectKind {
@@ -15,6 +16,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Table => "table",
             ObjectKind::View => "view",
+            ObjectKind::MaterializedView => "materialized view",
         }
     }
 }

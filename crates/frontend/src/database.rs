@@ -14,6 +14,7 @@ use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
 use weir_common::{Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
+use crate::maintainer::Maintainer;
 use crate::type_planner::WeirTypePlanner;
 use crate::{bytea_input, ddl, functions, json_operators, system};
 
@@ -23,6 +24,7 @@ pub struct Database {
     catalog: Mutex<Catalog>,
     /// Counts catalog changes, so that plans made before one are not reused after it.
     catalog_version: AtomicU64,
+    maintainer: Arc<Maintainer>,
     context: SessionContext,
 }
 
@@ -42,9 +44,11 @@ impl Database {
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
         system::register(&context, &store)?;
+        let maintainer = Arc::new(Maintainer::new(store.clone()));
         for entry in catalog.entries() {
-            ddl::register(&context, &store, entry).await?;
+            ddl::register(&context, &store, &maintainer, &catalog, entry).await?;
         }
+        store.set_observer(maintainer.clone());
         tracing::info!(
             objects = catalog.entries().count(),
             epoch = store.committed_epoch(),
@@ -54,6 +58,7 @@ impl Database {
             store,
             catalog: Mutex::new(catalog),
             catalog_version: AtomicU64::new(0),
+            maintainer,
             context,
         }))
     }
@@ -68,6 +73,10 @@ impl Database {
 
     pub(crate) fn catalog(&self) -> &Mutex<Catalog> {
         &self.catalog
+    }
+
+    pub(crate) fn maintainer(&self) -> &Maintainer {
+        &self.maintainer
     }
 
     pub(crate) fn catalog_version(&self) -> u64 {

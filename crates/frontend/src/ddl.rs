@@ -1,4 +1,4 @@
-//! CREATE and DROP of tables and views.
+//! CREATE and DROP of tables, views and materialized views.
 //!
 //! Each DDL statement holds the catalog lock from validation to registration and writes
 //! the catalog change, together with any rows it removes, in one atomic commit: after a
@@ -14,13 +14,15 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::planner::object_name_to_table_reference;
-use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
 use weir_sql::SYSTEM_SCHEMA;
-use weir_storage::{EpochWrite, Store, StoredTable, TableDescriptor, keys};
+use weir_storage::{EpochWrite, MaterializedViewTable, Store, StoredTable, TableDescriptor, keys};
 
 use crate::database::Database;
+use crate::maintainer::Maintainer;
+use crate::materialized;
 use crate::outcome::Outcome;
 
 /// A relation name as written, resolved against the default schema.
@@ -56,12 +58,29 @@ fn reference(entry: &CatalogEntry) -> TableReference {
     TableReference::partial(entry.schema.as_str(), entry.name.as_str())
 }
 
-/// Makes a stored object queryable: plans its definition and registers the result.
+/// Makes a stored object queryable: plans its definition and registers the result;
+/// materialized views also resume their maintenance.
 pub(crate) async fn register(
     context: &SessionContext,
     store: &Arc<Store>,
+    maintainer: &Maintainer,
+    catalog: &Catalog,
     entry: &CatalogEntry,
 ) -> Result<()> {
+    maintainer.name_relation(entry.id, reference(entry));
+    if entry.kind == ObjectKind::MaterializedView {
+        let create = parse_create_view(&entry.definition)?;
+        return materialized::resume(
+            context,
+            store,
+            maintainer,
+            catalog,
+            entry.id,
+            reference(entry),
+            &create,
+        )
+        .await;
+    }
     let plan = plan_definition(context, &entry.definition).await?;
     match (entry.kind, plan) {
         (ObjectKind::Table, LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
@@ -114,6 +133,15 @@ pub(crate) async fn register(
     Ok(())
 }
 
+fn parse_create_view(definition: &str) -> Result<CreateView> {
+    match weir_sql::parse(definition)?.pop() {
+        Some(Statement::CreateView(create)) => Ok(create),
+        _ => Err(WeirError::internal(
+            "a stored view definition is not CREATE VIEW",
+        )),
+    }
+}
+
 async fn plan_definition(context: &SessionContext, definition: &str) -> Result<LogicalPlan> {
     let mut statements = weir_sql::parse(definition)?;
     if statements.len() != 1 {
@@ -150,6 +178,12 @@ pub(crate) async fn create(
             create.if_not_exists,
             "CREATE VIEW",
         ),
+        Statement::CreateView(create) => (
+            ObjectKind::MaterializedView,
+            &create.name,
+            create.if_not_exists,
+            "CREATE MATERIALIZED VIEW",
+        ),
         other => return Err(WeirError::internal(format!("not a CREATE: {other}"))),
     };
     let name = QualifiedName::resolve(name)?;
@@ -163,6 +197,12 @@ pub(crate) async fn create(
     }
     catalog.check_name_free(&name.schema, &name.name)?;
     let definition = statement.to_string();
+    if let Statement::CreateView(create) = statement
+        && create.materialized
+    {
+        return create_materialized(database, context, &mut catalog, name, create, definition)
+            .await;
+    }
     let plan = plan_definition(context, &definition).await?;
     let entry = CatalogEntry {
         id: catalog.next_id(),
@@ -175,10 +215,63 @@ pub(crate) async fn create(
     let mut write = EpochWrite::default();
     write.put(&keys::catalog_entry(entry.id), &entry.encode());
     database.store().commit(write)?;
-    register(database.context(), database.store(), &entry).await?;
+    register(
+        database.context(),
+        database.store(),
+        database.maintainer(),
+        &catalog,
+        &entry,
+    )
+    .await?;
     tracing::info!(id = entry.id, name = %entry.name, kind = ?entry.kind, "created");
     catalog.insert(entry);
     Ok(Outcome::command(tag))
+}
+
+/// Plans, backfills and commits a new materialized view with its catalog entry.
+async fn create_materialized(
+    database: &Database,
+    context: &SessionContext,
+    catalog: &mut Catalog,
+    name: QualifiedName,
+    create: &CreateView,
+    definition: String,
+) -> Result<Outcome> {
+    let id = catalog.next_id();
+    let planned = materialized::plan_view(&context.state(), catalog, id, create).await?;
+    let entry = CatalogEntry {
+        id,
+        schema: name.schema,
+        name: name.name,
+        kind: ObjectKind::MaterializedView,
+        definition,
+        depends_on: dependencies(catalog, &planned.written),
+    };
+    let store = database.store();
+    let _writer = store.lock_writes().await;
+    let latest = store.snapshot();
+    let mut write = EpochWrite::default();
+    let dataflow = materialized::backfill(
+        context,
+        database.maintainer(),
+        id,
+        &planned,
+        &latest,
+        &mut write,
+    )
+    .await?;
+    write.put(&keys::catalog_entry(entry.id), &entry.encode());
+    store.commit(write)?;
+    let table = MaterializedViewTable::new(planned.rows.clone(), store.clone());
+    database
+        .context()
+        .register_table(reference(&entry), Arc::new(table))?;
+    database
+        .maintainer()
+        .adopt(id, reference(&entry), planned.plan, dataflow, planned.rows);
+    tracing::info!(id, name = %entry.name, "created materialized view");
+    catalog.insert(entry);
+    Ok(Outcome::command("CREATE MATERIALIZED VIEW"))
 }
 
 /// The catalog objects `plan` reads.
@@ -284,14 +377,19 @@ pub(crate) async fn drop_objects(
     let mut write = EpochWrite::default();
     for entry in &doomed {
         write.delete(&keys::catalog_entry(entry.id));
-        if entry.kind == ObjectKind::Table {
-            let prefix = keys::table_prefix(entry.id);
-            let end = keys::prefix_end(&prefix).expect("table prefixes are never all 0xFF");
+        let mut prefixes = vec![keys::table_prefix(entry.id)];
+        if entry.kind == ObjectKind::MaterializedView {
+            prefixes.push(keys::object_state_prefix(entry.id));
+        }
+        for prefix in prefixes {
+            let end = keys::prefix_end(&prefix).expect("object prefixes are never all 0xFF");
             write.delete_range(&prefix, &end);
         }
     }
+    let _writer = database.store().lock_writes().await;
     database.store().commit(write)?;
     for entry in doomed {
+        database.maintainer().forget(entry.id);
         database.context().deregister_table(reference(&entry))?;
         tracing::info!(id = entry.id, name = %entry.name, "dropped");
         catalog.remove(entry.id);

@@ -14,6 +14,8 @@ mod database;
 mod ddl;
 mod functions;
 mod json_operators;
+mod maintainer;
+mod materialized;
 mod outcome;
 mod session;
 mod settings;

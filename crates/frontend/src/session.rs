@@ -14,8 +14,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Ident, Insert, ObjectName, ObjectType, Reset, ResetStatement,
-    Set, SetExpr, Statement, TableObject, Value,
+    CopySource, CopyTarget, CreateView, Expr, Ident, Insert, ObjectName, ObjectType, Reset,
+    ResetStatement, Set, SetExpr, Statement, TableObject, Value,
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
@@ -27,7 +27,7 @@ use crate::ddl::QualifiedName;
 use crate::outcome::{Outcome, Prepared};
 use crate::settings::Settings;
 use crate::transaction::TransactionState;
-use crate::{ddl, functions};
+use crate::{ddl, functions, materialized};
 
 pub struct Session {
     database: Arc<Database>,
@@ -196,6 +196,9 @@ impl Session {
             Statement::Reset(ResetStatement { reset }) => self.reset(reset),
             Statement::ShowVariable { variable } => self.show(&variable),
             Statement::ShowTables { .. } => self.show_objects(ObjectKind::Table).await,
+            Statement::ShowViews {
+                materialized: true, ..
+            } => self.show_objects(ObjectKind::MaterializedView).await,
             Statement::ShowViews { .. } => self.show_objects(ObjectKind::View).await,
             Statement::CreateTable(_) | Statement::CreateView(_) => {
                 let result =
@@ -213,6 +216,7 @@ impl Session {
                 let kind = match object_type {
                     ObjectType::Table => ObjectKind::Table,
                     ObjectType::View => ObjectKind::View,
+                    ObjectType::MaterializedView => ObjectKind::MaterializedView,
                     other => return Err(WeirError::not_supported(format!("DROP {other}"))),
                 };
                 let result = ddl::drop_objects(
@@ -249,6 +253,13 @@ impl Session {
                     )
                     .with_hint("Use psql's \\copy to read or write a file on the client.")),
                 }
+            }
+            Statement::Explain { statement, .. } if matches!(statement.as_ref(), Statement::CreateView(create) if create.materialized) =>
+            {
+                let Statement::CreateView(create) = *statement else {
+                    unreachable!("matched above");
+                };
+                self.explain_materialized(&create).await
             }
             statement if planned_by_datafusion(&statement) => {
                 self.run_datafusion(statement, parameters, plan).await
@@ -470,6 +481,19 @@ impl Session {
         rows(
             &[OBJECT_LIST_COLUMN.to_owned()],
             vec![Arc::new(StringArray::from(names))],
+        )
+    }
+
+    /// The stream plan a materialized view would run, one operator per line.
+    async fn explain_materialized(&self, create: &CreateView) -> Result<Outcome> {
+        let catalog = self.database.catalog().lock().await;
+        let planned =
+            materialized::plan_view(&self.context.state(), &catalog, catalog.next_id(), create)
+                .await?;
+        let lines = planned.plan.explain();
+        rows(
+            &[EXPLAIN_COLUMN.to_owned()],
+            vec![Arc::new(StringArray::from(lines))],
         )
     }
 
@@ -710,6 +734,7 @@ pub(crate) fn count_rows(batches: &[RecordBatch]) -> usize {
 
 /// The column of `SHOW TABLES` and `SHOW VIEWS`.
 const OBJECT_LIST_COLUMN: &str = "Name";
+const EXPLAIN_COLUMN: &str = "QUERY PLAN";
 
 fn variable_name(variable: &[Ident]) -> String {
     let parts: Vec<&str> = variable.iter().map(|ident| ident.value.as_str()).collect();
@@ -731,6 +756,9 @@ fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
         Statement::ShowVariable { variable } => Some(show_variable_columns(variable)),
         Statement::ShowTables { .. } | Statement::ShowViews { .. } => {
             Some(vec![OBJECT_LIST_COLUMN.to_owned()])
+        }
+        Statement::Explain { statement, .. } if matches!(statement.as_ref(), Statement::CreateView(c) if c.materialized) => {
+            Some(vec![EXPLAIN_COLUMN.to_owned()])
         }
         _ => None,
     }

@@ -20,14 +20,20 @@
 //! an epoch: they read through a [`ReadSnapshot`] of the last committed one.
 
 pub mod keys;
+mod observer;
 mod row_codec;
 mod scan;
 mod snapshot;
 mod store;
 mod table;
 mod table_sink;
+mod view_rows;
+mod view_table;
 
+pub use observer::ChangeObserver;
 pub use row_codec::RowCodec;
 pub use snapshot::ReadSnapshot;
 pub use store::{EpochWrite, Store};
 pub use table::{StoredTable, TableDescriptor};
+pub use view_rows::ViewRows;
+pub use view_table::MaterializedViewTable;

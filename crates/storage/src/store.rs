@@ -9,6 +9,7 @@ use rocksdb::{DB, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOpt
 use weir_common::{Result, SqlState, WeirError};
 
 use crate::keys;
+use crate::observer::ChangeObserver;
 use crate::snapshot::ReadSnapshot;
 
 /// The on-disk format. Row values and keys use Arrow's row format, whose byte layout may
@@ -25,6 +26,7 @@ pub struct Store {
     /// so two inserts of the same primary key cannot both pass the check.
     write_lock: tokio::sync::Mutex<()>,
     next_row_ids: std::sync::Mutex<HashMap<u32, u64>>,
+    observer: std::sync::RwLock<Option<Arc<dyn ChangeObserver>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,6 +101,7 @@ impl Store {
             committed_epoch: AtomicU64::new(committed_epoch),
             write_lock: tokio::sync::Mutex::new(()),
             next_row_ids: std::sync::Mutex::new(HashMap::new()),
+            observer: std::sync::RwLock::new(None),
         })
     }
 
@@ -120,6 +123,15 @@ impl Store {
             .get_extension::<ReadSnapshot>()
             .map(|snapshot| snapshot.as_ref().clone())
             .unwrap_or_else(|| self.snapshot())
+    }
+
+    /// Sets who is told of table changes before they commit.
+    pub fn set_observer(&self, observer: Arc<dyn ChangeObserver>) {
+        *self.observer.write().expect("observer lock") = Some(observer);
+    }
+
+    pub fn observer(&self) -> Option<Arc<dyn ChangeObserver>> {
+        self.observer.read().expect("observer lock").clone()
     }
 
     /// Waits until no other statement is writing; writers hold the guard from their first

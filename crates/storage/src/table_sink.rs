@@ -21,7 +21,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::TryStreamExt;
 use weir_common::json::{canonical_json_column, is_json};
 use weir_common::varchar::{check_varchar_length, varchar_length};
-use weir_common::{SqlState, WeirError};
+use weir_common::{SqlState, StreamChunk, WeirError};
 
 use crate::keys;
 use crate::row_codec::RowCodec;
@@ -60,13 +60,17 @@ impl TableSink {
 
     /// Builds the statement's write against the state in `latest`; returns it with the
     /// number of rows affected.
+    /// When `observed`, also returns the statement's changes: deleted rows with weight
+    /// -1, then inserted rows with weight +1.
     fn plan_write(
         &self,
         batches: &[RecordBatch],
         latest: &ReadSnapshot,
-    ) -> weir_common::Result<(EpochWrite, u64)> {
+        observed: bool,
+    ) -> weir_common::Result<(EpochWrite, u64, Option<StreamChunk>)> {
         let mut write = EpochWrite::default();
         let mut rows = 0u64;
+        let mut inserted: Vec<RecordBatch> = Vec::new();
         // Keys this statement removes and adds, so that an UPDATE may move a row onto a
         // key another updated row just left, but no two new rows share a key.
         let mut removed: HashSet<Vec<u8>> = HashSet::new();
@@ -79,16 +83,20 @@ impl TableSink {
                 }
             }
         }
+        let mut deleted_values: Vec<Vec<u8>> = Vec::new();
         for key in &removed {
-            write.delete(&keys::table_row(self.table_id, key));
+            let full_key = keys::table_row(self.table_id, key);
+            if observed && let Some(old) = latest.get(&full_key)? {
+                deleted_values.push(old);
+            }
+            write.delete(&full_key);
         }
         for batch in batches {
             rows += batch.num_rows() as u64;
             match self.mode {
                 SinkMode::Delete => {}
-                SinkMode::Insert => {
-                    self.put_rows(batch, None, latest, &removed, &mut added, &mut write)?
-                }
+                SinkMode::Insert => inserted
+                    .push(self.put_rows(batch, None, latest, &removed, &mut added, &mut write)?),
                 SinkMode::Update => {
                     let old_keys = batch
                         .column(batch.num_columns() - 1)
@@ -96,23 +104,36 @@ impl TableSink {
                         .clone();
                     let new_rows =
                         batch.project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())?;
-                    self.put_rows(
+                    inserted.push(self.put_rows(
                         &new_rows,
                         Some(&old_keys),
                         latest,
                         &removed,
                         &mut added,
                         &mut write,
-                    )?;
+                    )?);
                 }
             }
         }
-        Ok((write, rows))
+        let changes = match observed {
+            true => {
+                let schema = self.codec.schema();
+                let deleted = self
+                    .codec
+                    .decode_values(deleted_values.iter().map(Vec::as_slice))?;
+                let mut chunks = vec![StreamChunk::deletes(deleted)];
+                chunks.extend(inserted.into_iter().map(StreamChunk::inserts));
+                Some(StreamChunk::concat(schema, &chunks)?)
+            }
+            false => None,
+        };
+        Ok((write, rows, changes))
     }
 
-    /// Adds `batch` to `write`, refusing NULLs in NOT NULL columns and duplicate keys.
-    /// `old_keys` are the keys the rows had before an UPDATE; tables without a primary
-    /// key keep them, tables with one derive the key from the new values.
+    /// Adds `batch` to `write`, refusing NULLs in NOT NULL columns and duplicate keys, and
+    /// returns the rows as stored. `old_keys` are the keys the rows had before an UPDATE;
+    /// tables without a primary key keep them, tables with one derive the key from the new
+    /// values.
     fn put_rows(
         &self,
         batch: &RecordBatch,
@@ -121,7 +142,7 @@ impl TableSink {
         removed: &HashSet<Vec<u8>>,
         added: &mut HashSet<Vec<u8>>,
         write: &mut EpochWrite,
-    ) -> weir_common::Result<()> {
+    ) -> weir_common::Result<RecordBatch> {
         let schema = self.codec.schema().clone();
         let columns = batch
             .columns()
@@ -173,7 +194,7 @@ impl TableSink {
             added.insert(key);
             write.put(&full_key, values.row(row).as_ref());
         }
-        Ok(())
+        Ok(batch)
     }
 
     fn not_null_violation(&self, error: datafusion::arrow::error::ArrowError) -> WeirError {
@@ -213,13 +234,27 @@ impl DataSink for TableSink {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         let _writer = self.store.lock_writes().await;
         let latest = self.store.snapshot();
-        let (write, rows) = self
-            .plan_write(&batches, &latest)
+        let observer = self
+            .store
+            .observer()
+            .filter(|observer| observer.observes(self.table_id));
+        let (mut write, rows, changes) = self
+            .plan_write(&batches, &latest, observer.is_some())
             .map_err(WeirError::into_datafusion)?;
-        if !write.is_empty() {
-            self.store
-                .commit(write)
-                .map_err(WeirError::into_datafusion)?;
+        if let (Some(observer), Some(changes)) = (&observer, &changes)
+            && !changes.is_empty()
+            && let Err(error) = observer.changed(self.table_id, changes, &latest, &mut write)
+        {
+            observer.abandoned();
+            return Err(error.into_datafusion());
+        }
+        if !write.is_empty()
+            && let Err(error) = self.store.commit(write)
+        {
+            if let Some(observer) = &observer {
+                observer.abandoned();
+            }
+            return Err(error.into_datafusion());
         }
         Ok(rows)
     }

@@ -55,9 +55,10 @@ fn strings(entries: &[CatalogEntry], value: impl Fn(&CatalogEntry) -> Option<Str
     Arc::new(entries.iter().map(value).collect::<StringArray>())
 }
 
-/// The query of a view, as `pg_get_viewdef` shows it; `None` for other objects.
+/// The query of a view or materialized view, as `pg_get_viewdef` shows it; `None` for
+/// tables.
 pub(crate) fn view_query(entry: &CatalogEntry) -> Option<String> {
-    if entry.kind != ObjectKind::View {
+    if entry.kind == ObjectKind::Table {
         return None;
     }
     // Definitions were parsed when the object was created and again at start-up.

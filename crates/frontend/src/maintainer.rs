@@ -1,0 +1,213 @@
+//! Keeps every materialized view equal to its query as tables change.
+//!
+//! Each view runs a [`Dataflow`] of its stream plan. A statement's changes to a table
+//! reach the maintainer before they commit, under the store's write lock: the views that
+//! read the table compute their own changes, which flow on to the views that read those
+//! views, in creation order (a view only reads older objects). The views' new rows and
+//! their operators' state go into the same write as the table change, so the statement,
+//! every view it affects and all their state commit as one epoch. A view is therefore
+//! current when the statement returns (an implicit flush), and every `SELECT` sees all
+//! views at one epoch.
+//!
+//! If anything fails before the commit, the affected dataflows are rebuilt from the last
+//! committed state, so memory never runs ahead of disk.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use datafusion::common::TableReference;
+use weir_common::{Result, StreamChunk};
+use weir_planner::StreamPlan;
+use weir_storage::{ChangeObserver, EpochWrite, ReadSnapshot, Store, ViewRows};
+use weir_stream::Dataflow;
+
+/// One maintained view.
+struct View {
+    id: u32,
+    reference: TableReference,
+    plan: StreamPlan,
+    dataflow: Dataflow,
+    rows: Arc<ViewRows>,
+}
+
+#[derive(Default)]
+struct Views {
+    /// In creation order.
+    views: Vec<View>,
+    /// Stored relation id → the name dataflows know it by.
+    relations: HashMap<u32, TableReference>,
+}
+
+pub(crate) struct Maintainer {
+    store: Arc<Store>,
+    views: Mutex<Views>,
+}
+
+impl std::fmt::Debug for Maintainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maintainer").finish()
+    }
+}
+
+impl Maintainer {
+    pub fn new(store: Arc<Store>) -> Self {
+        Maintainer {
+            store,
+            views: Mutex::new(Views::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Views> {
+        self.views
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes the relation `id` known by `reference` to the views that read it.
+    pub fn name_relation(&self, id: u32, reference: TableReference) {
+        self.lock().relations.insert(id, reference);
+    }
+
+    /// Starts maintaining a view whose state and rows are already stored (at start-up).
+    pub fn resume(
+        &self,
+        id: u32,
+        reference: TableReference,
+        plan: StreamPlan,
+        rows: Arc<ViewRows>,
+    ) -> Result<()> {
+        let dataflow = Dataflow::new(id, plan.clone(), &self.store.snapshot())?;
+        self.adopt(id, reference, plan, dataflow, rows);
+        Ok(())
+    }
+
+    /// Creates a view's dataflow and computes its rows from `inputs` (each source
+    /// relation's rows at `latest`, as inserts), adding rows and state to `write`. Once the
+    /// caller has committed `write`, [`Maintainer::adopt`] starts maintaining the view.
+    pub fn backfill(
+        &self,
+        id: u32,
+        plan: &StreamPlan,
+        rows: &ViewRows,
+        inputs: &[(TableReference, StreamChunk)],
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<Dataflow> {
+        let mut dataflow = Dataflow::new(id, plan.clone(), latest)?;
+        let mut changes = vec![dataflow.initial()?];
+        for (relation, chunk) in inputs {
+            changes.push(dataflow.push(relation, chunk)?);
+        }
+        rows.apply(&changes, latest, write)?;
+        dataflow.persist(write)?;
+        Ok(dataflow)
+    }
+
+    /// Maintains a view created by [`Maintainer::backfill`] once its write committed.
+    pub fn adopt(
+        &self,
+        id: u32,
+        reference: TableReference,
+        plan: StreamPlan,
+        dataflow: Dataflow,
+        rows: Arc<ViewRows>,
+    ) {
+        let mut views = self.lock();
+        views.relations.insert(id, reference.clone());
+        views.views.push(View {
+            id,
+            reference,
+            plan,
+            dataflow,
+            rows,
+        });
+    }
+
+    /// Stops maintaining (and forgets the name of) a dropped object.
+    pub fn forget(&self, id: u32) {
+        let mut views = self.lock();
+        views.views.retain(|view| view.id != id);
+        views.relations.remove(&id);
+    }
+
+    /// Rebuilds every dataflow from the last committed state.
+    fn reload(&self, views: &mut Views) -> Result<()> {
+        let snapshot = self.store.snapshot();
+        for view in &mut views.views {
+            view.dataflow = Dataflow::new(view.id, view.plan.clone(), &snapshot)?;
+        }
+        Ok(())
+    }
+}
+
+impl ChangeObserver for Maintainer {
+    fn observes(&self, table_id: u32) -> bool {
+        let views = self.lock();
+        let Some(reference) = views.relations.get(&table_id) else {
+            return false;
+        };
+        views
+            .views
+            .iter()
+            .any(|view| view.plan.sources().contains(&reference))
+    }
+
+    fn changed(
+        &self,
+        table_id: u32,
+        changes: &StreamChunk,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<()> {
+        let mut views = self.lock();
+        let Some(table) = views.relations.get(&table_id).cloned() else {
+            return Ok(());
+        };
+        let result = propagate(&mut views.views, table, changes, latest, write);
+        if result.is_err()
+            && let Err(error) = self.reload(&mut views)
+        {
+            tracing::error!(%error, "could not reload materialized views after a failed change");
+        }
+        result
+    }
+
+    fn abandoned(&self) {
+        let mut views = self.lock();
+        if let Err(error) = self.reload(&mut views) {
+            tracing::error!(%error, "could not reload materialized views after a failed commit");
+        }
+    }
+}
+
+/// Sends `changes` of `table` through every view that reads it, and those views'
+/// changes through the views that read them.
+fn propagate(
+    views: &mut [View],
+    table: TableReference,
+    changes: &StreamChunk,
+    latest: &ReadSnapshot,
+    write: &mut EpochWrite,
+) -> Result<()> {
+    let mut pending: Vec<(TableReference, StreamChunk)> = vec![(table, changes.clone())];
+    for view in views.iter_mut() {
+        let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
+        let mut out = Vec::new();
+        for (relation, chunk) in &pending {
+            if sources.contains(relation) {
+                out.push(view.dataflow.push(relation, chunk)?);
+            }
+        }
+        if out.is_empty() {
+            continue;
+        }
+        view.rows.apply(&out, latest, write)?;
+        view.dataflow.persist(write)?;
+        let schema = view.dataflow.schema();
+        let delta = StreamChunk::concat(&schema, &out)?;
+        if !delta.is_empty() {
+            pending.push((view.reference.clone(), delta));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! `CREATE MATERIALIZED VIEW`: planning a view's maintenance, backfilling it, and bringing
+//! it back at start-up.
+//!
+//! A view's stored definition is its CREATE statement. Its query is planned by DataFusion,
+//! optimized, and turned into a stream plan; creation runs the plan over the inputs'
+//! current rows (the backfill) and commits the view's rows, its operators' state and its
+//! catalog entry in one write, under the store's write lock so that no change slips
+//! between the rows read and the view's first epoch. At start-up the same plan is made
+//! again and its operators load their state.
+
+use std::sync::Arc;
+
+use datafusion::common::TableReference;
+use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col};
+use datafusion::physical_plan::collect;
+use datafusion::sql::sqlparser::ast::{CreateView, Statement};
+use weir_catalog::{Catalog, DEFAULT_SCHEMA, ObjectKind};
+use weir_common::{Result, StreamChunk, WeirError};
+use weir_planner::{StreamPlan, plan_stream};
+use weir_storage::{EpochWrite, MaterializedViewTable, ReadSnapshot, Store, ViewRows};
+
+use crate::maintainer::Maintainer;
+
+/// A view's query planned for maintenance.
+pub(crate) struct PlannedView {
+    pub plan: StreamPlan,
+    /// The plan DataFusion made of the query, before optimization.
+    pub written: LogicalPlan,
+    pub rows: Arc<ViewRows>,
+}
+
+/// Plans the maintenance of the materialized view `id` created by `create`.
+pub(crate) async fn plan_view(
+    state: &SessionState,
+    catalog: &Catalog,
+    id: u32,
+    create: &CreateView,
+) -> Result<PlannedView> {
+    let query = Statement::Query(create.query.clone());
+    let mut written = state
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            query,
+        )))
+        .await?;
+    if !create.columns.is_empty() {
+        written = rename_columns(written, create)?;
+    }
+    let optimized = state.optimize(&written)?;
+    let mut plan = plan_stream(&written, &optimized)?;
+    for node in &mut plan.nodes {
+        if let weir_planner::NodeKind::Source { relation } = &mut node.kind {
+            *relation = stored_relation(catalog, relation)?;
+        }
+    }
+    let schema = Arc::new(optimized.schema().as_arrow().clone());
+    let rows = Arc::new(ViewRows::try_new(id, schema)?);
+    Ok(PlannedView {
+        plan,
+        written,
+        rows,
+    })
+}
+
+/// `CREATE MATERIALIZED VIEW v (a, b) AS …` names the query's columns.
+fn rename_columns(plan: LogicalPlan, create: &CreateView) -> Result<LogicalPlan> {
+    let fields = plan.schema().columns();
+    if fields.len() != create.columns.len() {
+        return Err(WeirError::new(
+            weir_common::SqlState::SYNTAX_ERROR,
+            format!(
+                "CREATE MATERIALIZED VIEW names {} columns, but its query has {}",
+                create.columns.len(),
+                fields.len()
+            ),
+        ));
+    }
+    let renamed = fields
+        .into_iter()
+        .zip(&create.columns)
+        .map(|(field, name)| col(field).alias(name.name.value.clone()));
+    Ok(LogicalPlanBuilder::from(plan).project(renamed)?.build()?)
+}
+
+/// The name under which changes of `relation` arrive: its schema made explicit. Only
+/// tables and materialized views have changes to follow.
+fn stored_relation(catalog: &Catalog, relation: &TableReference) -> Result<TableReference> {
+    let schema = relation.schema().unwrap_or(DEFAULT_SCHEMA);
+    match catalog.lookup(schema, relation.table()) {
+        Some(entry) if entry.kind != ObjectKind::View => {
+            Ok(TableReference::partial(schema, relation.table()))
+        }
+        _ => Err(
+            WeirError::not_supported(format!("reading {relation} in a materialized view"))
+                .with_detail("Materialized views follow tables and other materialized views."),
+        ),
+    }
+}
+
+/// Registers a stored materialized view at start-up and resumes its maintenance.
+pub(crate) async fn resume(
+    context: &SessionContext,
+    store: &Arc<Store>,
+    maintainer: &Maintainer,
+    catalog: &Catalog,
+    id: u32,
+    reference: TableReference,
+    create: &CreateView,
+) -> Result<()> {
+    let planned = plan_view(&context.state(), catalog, id, create).await?;
+    let table = MaterializedViewTable::new(planned.rows.clone(), store.clone());
+    context.register_table(reference.clone(), Arc::new(table))?;
+    maintainer.resume(id, reference, planned.plan, planned.rows)
+}
+
+/// Computes a new view's rows and state from its inputs as of `latest` into `write`.
+pub(crate) async fn backfill(
+    context: &SessionContext,
+    maintainer: &Maintainer,
+    id: u32,
+    planned: &PlannedView,
+    latest: &ReadSnapshot,
+    write: &mut EpochWrite,
+) -> Result<weir_stream::Dataflow> {
+    let mut state = context.state();
+    state.config_mut().set_extension(Arc::new(latest.clone()));
+    let mut inputs = Vec::new();
+    for relation in planned.plan.sources() {
+        let provider = context.table_provider(relation.clone()).await?;
+        let scan = provider.scan(&state, None, &[], None).await?;
+        let batches = collect(scan, state.task_ctx()).await?;
+        let schema = provider.schema();
+        let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+        inputs.push((relation.clone(), StreamChunk::inserts(rows)));
+    }
+    maintainer.backfill(id, &planned.plan, &planned.rows, &inputs, latest, write)
+}

@@ -44,7 +44,7 @@ impl Database {
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
         system::register(&context, &store)?;
-        let maintainer = Arc::new(Maintainer::new(store.clone()));
+        let maintainer = Arc::new(Maintainer::new(store.clone())?);
         for entry in catalog.entries() {
             ddl::register(&context, &store, &maintainer, &catalog, entry).await?;
         }

@@ -22,6 +22,7 @@ mod settings;
 mod system;
 mod transaction;
 mod type_planner;
+mod view_errors;
 
 pub use copy_format::CopyFormat;
 pub use database::Database;

@@ -21,6 +21,8 @@ use weir_planner::StreamPlan;
 use weir_storage::{ChangeObserver, EpochWrite, ReadSnapshot, Store, ViewRows};
 use weir_stream::Dataflow;
 
+use crate::view_errors::ErrorLog;
+
 /// One maintained view.
 struct View {
     id: u32,
@@ -30,12 +32,12 @@ struct View {
     rows: Arc<ViewRows>,
 }
 
-#[derive(Default)]
 struct Views {
     /// In creation order.
     views: Vec<View>,
     /// Stored relation id → the name dataflows know it by.
     relations: HashMap<u32, TableReference>,
+    errors: ErrorLog,
 }
 
 pub(crate) struct Maintainer {
@@ -50,11 +52,16 @@ impl std::fmt::Debug for Maintainer {
 }
 
 impl Maintainer {
-    pub fn new(store: Arc<Store>) -> Self {
-        Maintainer {
+    pub fn new(store: Arc<Store>) -> Result<Self> {
+        let errors = ErrorLog::open(&store.snapshot())?;
+        Ok(Maintainer {
             store,
-            views: Mutex::new(Views::default()),
-        }
+            views: Mutex::new(Views {
+                views: Vec::new(),
+                relations: HashMap::new(),
+                errors,
+            }),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Views> {
@@ -100,6 +107,7 @@ impl Maintainer {
         }
         rows.apply(&changes, latest, write)?;
         dataflow.persist(write)?;
+        self.lock().errors.record(id, dataflow.take_errors(), write);
         Ok(dataflow)
     }
 
@@ -163,7 +171,12 @@ impl ChangeObserver for Maintainer {
         let Some(table) = views.relations.get(&table_id).cloned() else {
             return Ok(());
         };
-        let result = propagate(&mut views.views, table, changes, latest, write);
+        let Views {
+            views: list,
+            errors,
+            ..
+        } = &mut *views;
+        let result = propagate(list, errors, table, changes, latest, write);
         if result.is_err()
             && let Err(error) = self.reload(&mut views)
         {
@@ -184,6 +197,7 @@ impl ChangeObserver for Maintainer {
 /// changes through the views that read them.
 fn propagate(
     views: &mut [View],
+    errors: &mut ErrorLog,
     table: TableReference,
     changes: &StreamChunk,
     latest: &ReadSnapshot,
@@ -203,6 +217,7 @@ fn propagate(
         }
         view.rows.apply(&out, latest, write)?;
         view.dataflow.persist(write)?;
+        errors.record(view.id, view.dataflow.take_errors(), write);
         let schema = view.dataflow.schema();
         let delta = StreamChunk::concat(&schema, &out)?;
         if !delta.is_empty() {

@@ -8,6 +8,7 @@ pub enum Space {
     Catalog = 0x01,
     Table = 0x02,
     State = 0x03,
+    ViewErrors = 0x04,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -60,6 +61,26 @@ pub fn object_state_prefix(object_id: u32) -> Vec<u8> {
     key.push(Space::State as u8);
     key.extend_from_slice(&object_id.to_be_bytes());
     key
+}
+
+/// The first key of the state space and the first key past it.
+pub fn state_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![Space::State as u8], vec![Space::State as u8 + 1])
+}
+
+/// Key of the `sequence`th row error recorded by view maintenance.
+pub fn view_error(sequence: u64) -> Vec<u8> {
+    let mut key = vec![Space::ViewErrors as u8];
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
+}
+
+/// The first key of the view-error space and the first key past it.
+pub fn view_error_range() -> (Vec<u8>, Vec<u8>) {
+    (
+        vec![Space::ViewErrors as u8],
+        vec![Space::ViewErrors as u8 + 1],
+    )
 }
 
 /// The smallest key greater than every key that starts with `prefix`, or `None` when no

@@ -7,11 +7,15 @@
 //!
 //! * `Meta`: format version and the last committed epoch;
 //! * `Catalog`: one entry per catalog object, keyed by object id;
-//! * `State`: operator state of materialized views, `view id ++ operator id ++ key`;
 //! * `Table`: rows of user tables, `table id (u32, big-endian) ++ row key`, where the row
 //!   key is the primary key in a memcomparable encoding (see [`RowCodec`]) or a hidden
 //!   row id for tables without one. RocksDB's byte order therefore equals SQL order on
-//!   the key, and primary-key point and range lookups are seeks, not scans.
+//!   the key, and primary-key point and range lookups are seeks, not scans. A
+//!   materialized view's rows are stored here too, under the view's id (see
+//!   [`ViewRows`]);
+//! * `State`: operator state of materialized views, `view id ++ operator id ++ key`;
+//! * `ViewErrors`: rows views left out because an expression failed on them, by
+//!   sequence number, the oldest dropped past a bound.
 //!
 //! # Epochs
 //!

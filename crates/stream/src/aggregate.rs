@@ -19,8 +19,9 @@ use weir_common::{Result, StreamChunk, WeirError};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::accumulator::{Accumulator, Function, Values, value_encoder};
-use crate::expr::{Compiled, compile, evaluate};
+use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip};
 use crate::state::{Decoder, Encoder, StateTable};
 
 /// One aggregate of the select list.
@@ -95,7 +96,11 @@ struct Group {
 }
 
 pub(crate) struct Aggregate {
-    group_exprs: Vec<Compiled>,
+    /// How many of `expressions` are group keys.
+    group_exprs: usize,
+    /// Every expression evaluated per row: the group keys, then each aggregate's argument
+    /// and filter (where it has them).
+    expressions: Vec<Compiled>,
     specs: Vec<Spec>,
     /// Encodes group values into keys; `None` without `GROUP BY`.
     group_encoder: Option<RowConverter>,
@@ -135,8 +140,14 @@ impl Aggregate {
                 Spec::new(expr, input, output_type)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut expressions = group_exprs;
+        for spec in &specs {
+            expressions.extend(spec.argument.iter().cloned());
+            expressions.extend(spec.filter.iter().cloned());
+        }
         let mut aggregate = Aggregate {
-            group_exprs,
+            group_exprs: group.len(),
+            expressions,
             specs,
             group_encoder,
             groups: HashMap::new(),
@@ -229,33 +240,27 @@ impl Operator for Aggregate {
         }
     }
 
-    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
-        let rows = chunk.rows();
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
+        let (chunk, columns) = evaluate_or_skip(&self.expressions, chunk, errors)?;
+        let mut columns = columns.into_iter();
+        let group_columns: Vec<ArrayRef> = columns.by_ref().take(self.group_exprs).collect();
         let keys: Vec<Vec<u8>> = match &self.group_encoder {
             Some(encoder) => {
-                let columns = self
-                    .group_exprs
-                    .iter()
-                    .map(|expr| evaluate(expr, rows))
-                    .collect::<Result<Vec<_>>>()?;
-                let encoded = encoder.convert_columns(&columns)?;
+                let encoded = encoder.convert_columns(&group_columns)?;
                 encoded.iter().map(|row| row.as_ref().to_vec()).collect()
             }
             None => vec![vec![]; chunk.len()],
         };
         let mut inputs = Vec::with_capacity(self.specs.len());
         for spec in &self.specs {
-            let argument = spec
-                .argument
-                .as_ref()
-                .map(|expr| evaluate(expr, rows))
-                .transpose()?;
+            let argument = spec.argument.as_ref().and_then(|_| columns.next());
             let values = Values::read(spec.function, argument.as_ref(), spec.encoder.as_deref())?;
-            let mask = spec
-                .filter
-                .as_ref()
-                .map(|filter| evaluate(filter, rows))
-                .transpose()?;
+            let mask = spec.filter.as_ref().and_then(|_| columns.next());
             inputs.push((values, mask));
         }
 

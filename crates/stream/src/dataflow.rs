@@ -20,11 +20,14 @@ use crate::join::Join;
 use crate::operator::Operator;
 use crate::pass_through::PassThrough;
 use crate::project::Project;
+use crate::row_errors::RowError;
 use crate::state::StateTable;
 use crate::values::Values;
 
 pub struct Dataflow {
     plan: StreamPlan,
+    /// Rows left out since the last [`Dataflow::take_errors`].
+    errors: Vec<RowError>,
     operators: Vec<Box<dyn Operator>>,
     /// For each node, the nodes it feeds and at which of their inputs.
     consumers: Vec<Vec<(NodeId, usize)>>,
@@ -84,6 +87,7 @@ impl Dataflow {
         }
         Ok(Dataflow {
             plan,
+            errors: Vec::new(),
             operators,
             consumers,
         })
@@ -120,7 +124,7 @@ impl Dataflow {
             .collect();
         let mut out = Vec::new();
         for source in sources {
-            let entered = self.operators[usize::from(source)].apply(0, chunk)?;
+            let entered = self.apply(source, 0, chunk)?;
             self.flow(source, entered, &mut out)?;
         }
         StreamChunk::concat(&self.schema(), &out)
@@ -135,10 +139,23 @@ impl Dataflow {
             out.push(chunk.with_schema(self.schema())?);
         }
         for (consumer, input) in self.consumers[usize::from(from)].clone() {
-            let produced = self.operators[usize::from(consumer)].apply(input, &chunk)?;
+            let produced = self.apply(consumer, input, &chunk)?;
             self.flow(consumer, produced, out)?;
         }
         Ok(())
+    }
+
+    fn apply(&mut self, node: NodeId, input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
+        let mut errors = Vec::new();
+        let out = self.operators[usize::from(node)].apply(input, chunk, &mut errors)?;
+        self.errors
+            .extend(errors.into_iter().map(|error| RowError { node, ..error }));
+        Ok(out)
+    }
+
+    /// The rows operators left out because an expression failed on them.
+    pub fn take_errors(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.errors)
     }
 
     /// Adds every operator's changed state to `write`.

@@ -5,8 +5,9 @@
 use datafusion::arrow::array::AsArray;
 use weir_common::{Result, StreamChunk};
 
-use crate::expr::{Compiled, evaluate};
+use crate::expr::Compiled;
 use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip};
 
 pub(crate) struct Filter {
     predicate: Compiled,
@@ -19,8 +20,13 @@ impl Filter {
 }
 
 impl Operator for Filter {
-    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
-        let mask = evaluate(&self.predicate, chunk.rows())?;
-        chunk.filter(mask.as_boolean())
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
+        let (kept, mask) = evaluate_or_skip(std::slice::from_ref(&self.predicate), chunk, errors)?;
+        kept.filter(mask[0].as_boolean())
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array, new_null_array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array, new_null_array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -26,8 +26,9 @@ use datafusion::logical_expr::{Expr, ExprSchemable};
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::expr::{Compiled, compile, evaluate};
+use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip, mask_or_skip};
 use crate::state::{Decoder, Encoder, StateTable};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -221,15 +222,16 @@ fn chunk_of(schema: SchemaRef, columns: Vec<ArrayRef>, weights: Vec<i64>) -> Res
 }
 
 impl Operator for Join {
-    fn apply(&mut self, input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
+    fn apply(
+        &mut self,
+        input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
         let (this, other) = (input, 1 - input);
+        let (chunk, key_columns) = evaluate_or_skip(&self.sides[this].keys, chunk, errors)?;
         let rows = chunk.rows();
         let weights = chunk.weights().values();
-        let key_columns = self.sides[this]
-            .keys
-            .iter()
-            .map(|key| evaluate(key, rows))
-            .collect::<Result<Vec<_>>>()?;
         let keys = self.sides[this].key_encoder.convert_columns(&key_columns)?;
         let encoded_rows = self.sides[this]
             .row_encoder
@@ -275,13 +277,7 @@ impl Operator for Join {
         let pairs =
             RecordBatch::try_new_with_options(self.pair_schema.clone(), pair_columns, &options)?;
         let matched: BooleanArray = match &self.filter {
-            Some(filter) => {
-                let mask = evaluate(filter, &pairs)?;
-                mask.as_boolean()
-                    .iter()
-                    .map(|m| Some(m == Some(true)))
-                    .collect()
-            }
+            Some(filter) => mask_or_skip(filter, &pairs, errors)?,
             None => BooleanArray::from(vec![true; pairs.num_rows()]),
         };
 

@@ -14,7 +14,9 @@ mod join;
 mod operator;
 mod pass_through;
 mod project;
+mod row_errors;
 mod state;
 mod values;
 
 pub use dataflow::Dataflow;
+pub use row_errors::RowError;

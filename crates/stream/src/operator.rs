@@ -3,11 +3,19 @@
 use weir_common::{Result, StreamChunk};
 use weir_storage::EpochWrite;
 
+use crate::row_errors::RowError;
+
 pub(crate) trait Operator: Send {
     /// The changes of this operator's output caused by `chunk` arriving on input number
     /// `input` (0 for the first). Stateful operators update their state as they go, so
-    /// chunks must arrive in the order their changes happened.
-    fn apply(&mut self, input: usize, chunk: &StreamChunk) -> Result<StreamChunk>;
+    /// chunks must arrive in the order their changes happened. Rows on which an
+    /// expression fails are left out and added to `errors` (see `row_errors`).
+    fn apply(
+        &mut self,
+        input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk>;
 
     /// The output the operator has before any input: rows of a VALUES list, the row of
     /// an aggregate without GROUP BY. Called once, when the view is created.

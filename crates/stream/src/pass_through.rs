@@ -5,6 +5,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use weir_common::{Result, StreamChunk};
 
 use crate::operator::Operator;
+use crate::row_errors::RowError;
 
 pub(crate) struct PassThrough {
     schema: SchemaRef,
@@ -17,7 +18,12 @@ impl PassThrough {
 }
 
 impl Operator for PassThrough {
-    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        _errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
         chunk.with_schema(self.schema.clone())
     }
 }

@@ -3,8 +3,9 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_common::{Result, StreamChunk};
 
-use crate::expr::{Compiled, evaluate};
+use crate::expr::Compiled;
 use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip};
 
 pub(crate) struct Project {
     exprs: Vec<Compiled>,
@@ -18,12 +19,13 @@ impl Project {
 }
 
 impl Operator for Project {
-    fn apply(&mut self, _input: usize, chunk: &StreamChunk) -> Result<StreamChunk> {
-        let columns = self
-            .exprs
-            .iter()
-            .map(|expr| evaluate(expr, chunk.rows()))
-            .collect::<Result<Vec<_>>>()?;
-        chunk.with_columns(self.schema.clone(), columns)
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
+        let (kept, columns) = evaluate_or_skip(&self.exprs, chunk, errors)?;
+        kept.with_columns(self.schema.clone(), columns)
     }
 }

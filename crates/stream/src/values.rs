@@ -9,6 +9,7 @@ use weir_common::{Result, StreamChunk};
 
 use crate::expr::{compile, evaluate};
 use crate::operator::Operator;
+use crate::row_errors::RowError;
 
 pub(crate) struct Values {
     rows: Vec<Vec<Expr>>,
@@ -52,7 +53,12 @@ impl Operator for Values {
         Ok(Some(StreamChunk::inserts(batch)))
     }
 
-    fn apply(&mut self, _input: usize, _chunk: &StreamChunk) -> Result<StreamChunk> {
+    fn apply(
+        &mut self,
+        _input: usize,
+        _chunk: &StreamChunk,
+        _errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
         Ok(StreamChunk::empty(self.schema.clone()))
     }
 }

@@ -5,7 +5,9 @@
 //! one epoch of both.
 
 mod objects;
+mod state_tables;
 mod table;
+mod view_errors;
 
 use std::sync::Arc;
 
@@ -21,8 +23,13 @@ use table::SystemTable;
 /// Creates the system schema and its tables in `context`.
 pub(crate) fn register(context: &SessionContext, store: &Arc<Store>) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    let objects = objects::table(store.clone());
-    schema.register_table(objects.name().to_owned(), Arc::new(objects))?;
+    for table in [
+        objects::table(store.clone()),
+        state_tables::table(store.clone()),
+        view_errors::table(store.clone()),
+    ] {
+        schema.register_table(table.name().to_owned(), Arc::new(table))?;
+    }
     context
         .catalog(DATABASE_NAME)
         .ok_or_else(|| WeirError::internal("the weir database is not registered"))?

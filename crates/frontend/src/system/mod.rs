@@ -9,6 +9,7 @@ mod state_tables;
 mod table;
 mod view_errors;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
@@ -16,9 +17,19 @@ use datafusion::execution::context::SessionContext;
 use weir_catalog::DATABASE_NAME;
 use weir_common::{Result, WeirError};
 use weir_sql::SYSTEM_SCHEMA;
-use weir_storage::Store;
+use weir_storage::{ReadSnapshot, Store};
+
+use crate::database::catalog_entries;
 
 use table::SystemTable;
+
+/// The names of the catalog objects as of `snapshot`, by id.
+fn object_names(snapshot: &ReadSnapshot) -> Result<HashMap<u32, String>> {
+    Ok(catalog_entries(snapshot)?
+        .into_iter()
+        .map(|entry| (entry.id, entry.name))
+        .collect())
+}
 
 /// Creates the system schema and its tables in `context`.
 pub(crate) fn register(context: &SessionContext, store: &Arc<Store>) -> Result<()> {

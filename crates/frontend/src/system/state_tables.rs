@@ -11,8 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_common::Result;
 use weir_storage::{ReadSnapshot, Store, keys};
 
-use super::SystemTable;
-use crate::database::catalog_entries;
+use super::{SystemTable, object_names};
 
 pub(super) fn table(store: Arc<Store>) -> SystemTable {
     let schema = Arc::new(Schema::new(vec![
@@ -41,13 +40,8 @@ fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
         }
         true
     })?;
-    let entries = catalog_entries(snapshot)?;
-    let name = |id: u32| {
-        entries
-            .iter()
-            .find(|entry| entry.id == id)
-            .map(|entry| entry.name.clone())
-    };
+    let names = object_names(snapshot)?;
+    let name = |id: u32| names.get(&id).cloned();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
             tables

@@ -10,8 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use weir_common::Result;
 use weir_storage::{ReadSnapshot, Store};
 
-use super::SystemTable;
-use crate::database::catalog_entries;
+use super::{SystemTable, object_names};
 use crate::view_errors::read_view_errors;
 
 pub(super) fn table(store: Arc<Store>) -> SystemTable {
@@ -31,14 +30,9 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
 }
 
 fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
-    let entries = catalog_entries(snapshot)?;
+    let names = object_names(snapshot)?;
     let errors = read_view_errors(snapshot)?;
-    let name = |id: u32| {
-        entries
-            .iter()
-            .find(|entry| entry.id == id)
-            .map(|entry| entry.name.clone())
-    };
+    let name = |id: u32| names.get(&id).cloned();
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
             errors

@@ -23,6 +23,7 @@ pub const MAINTAINED_AGGREGATES: [&str; 5] = ["count", "sum", "avg", "min", "max
 /// its SQL, before optimization; `optimized` the same after DataFusion's optimizer.
 pub fn plan_stream(written: &LogicalPlan, optimized: &LogicalPlan) -> Result<StreamPlan> {
     refuse_changing_functions(written)?;
+    refuse_remaining_subqueries(optimized)?;
     let mut builder = Builder::default();
     builder.add(optimized)?;
     Ok(StreamPlan {
@@ -52,6 +53,31 @@ fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
             "Its result changes over time, so the view could not stay equal to its query.",
         )),
         None => Ok(()),
+    }
+}
+
+/// Subqueries the optimizer turned into joins are maintained; those it left in place
+/// (a scalar subquery without correlation, say) are not yet.
+fn refuse_remaining_subqueries(plan: &LogicalPlan) -> Result<()> {
+    let mut found = false;
+    plan.apply(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                found |= matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+                );
+                Ok(match found {
+                    true => TreeNodeRecursion::Stop,
+                    false => TreeNodeRecursion::Continue,
+                })
+            })
+        })
+    })?;
+    match found {
+        true => Err(unsupported("this subquery")
+            .with_hint("Scalar subqueries are maintained when they are correlated; join with the subquery instead.")),
+        false => Ok(()),
     }
 }
 

@@ -231,6 +231,9 @@ impl Session {
                 self.database.catalog_changed();
                 result
             }
+            // Every statement commits its changes and those of the views they reach before
+            // it returns, so by the time FLUSH runs everything before it is visible.
+            statement if weir_sql::is_flush(&statement) => Ok(Outcome::command("FLUSH")),
             Statement::Discard { .. } => {
                 self.reported_changes.extend(self.settings.reset_all());
                 Ok(Outcome::command("DISCARD ALL"))
@@ -699,6 +702,7 @@ fn writes_data(statement: &Statement) -> bool {
             | Statement::ShowVariable { .. }
             | Statement::ShowTables { .. }
             | Statement::ShowViews { .. }
+            | Statement::Flush { .. }
             | Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. }

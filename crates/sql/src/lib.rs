@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Statement,
+    Expr, FlushType, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Statement,
     visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -47,7 +47,26 @@ const CATALOG_FRAGMENTS: [(&str, &str); 1] = [
 ];
 
 /// Parses `sql`, which may hold several statements separated by `;`.
+///
+/// weir's own `FLUSH` (wait until every change before it is committed and visible in all
+/// views) is not in sqlparser's PostgreSQL dialect; it is carried as sqlparser's `FLUSH`
+/// statement with no options (see [`is_flush`]).
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    if sql
+        .trim()
+        .trim_end_matches(';')
+        .trim()
+        .eq_ignore_ascii_case("flush")
+    {
+        return Ok(vec![Statement::Flush {
+            object_type: FlushType::Tables,
+            location: None,
+            channel: None,
+            read_lock: false,
+            export: false,
+            tables: vec![],
+        }]);
+    }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
         .map_err(|error| at_character(syntax_error(error), sql))?;
     if statements.iter().any(reads_system_catalog) {
@@ -66,6 +85,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         answer_view_definitions(statement);
     }
     Ok(statements)
+}
+
+/// Whether `statement` is weir's `FLUSH`.
+pub fn is_flush(statement: &Statement) -> bool {
+    matches!(statement, Statement::Flush { tables, read_lock: false, export: false, location: None, channel: None, .. } if tables.is_empty())
 }
 
 /// Replaces `pg_get_viewdef(oid [, pretty])` by a lookup of the view's query in the

@@ -9,11 +9,13 @@
 //! weir/PostgreSQL ratios.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
-use tokio_postgres::{Client, NoTls};
+use support::{Server, connect, free_port, start_weir, wait_for_port};
+
+mod support;
 
 const INSERT_BATCH: usize = 1000;
 const POINT_QUERIES_PER_CLIENT: usize = 2000;
@@ -22,48 +24,6 @@ struct Figures {
     insert_rows_per_s: f64,
     copy_rows_per_s: f64,
     point: Vec<(usize, Duration, Duration)>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on port {port}");
-}
-
-/// A server process stopped when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_weir(binary: &Path, dir: &Path, port: u16) -> Server {
-    let child = Command::new(binary)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("weir starts");
-    wait_for_port(port);
-    Server(child)
 }
 
 /// PostgreSQL refuses to run as root, so it runs as the `postgres` user when we are root.
@@ -114,15 +74,6 @@ fn start_postgres(dir: &Path, port: u16) -> Server {
     wait_for_port(port);
     std::thread::sleep(Duration::from_millis(500));
     Server(child)
-}
-
-async fn connect(port: u16, user: &str, database: &str) -> Client {
-    let config = format!("host=127.0.0.1 port={port} user={user} dbname={database}");
-    let (client, connection) = tokio_postgres::connect(&config, NoTls)
-        .await
-        .expect("connects");
-    tokio::spawn(connection);
-    client
 }
 
 async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures {

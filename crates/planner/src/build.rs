@@ -3,7 +3,7 @@
 //! The input is the query as DataFusion optimized it (decorrelated subqueries become
 //! semi and anti joins, filters and projections are pushed towards the scans). Identical
 //! subplans become one node, so a CTE used twice is computed once. `ORDER BY` without
-//! `LIMIT` is dropped: the rows of a view have no order.
+//! `LIMIT` is dropped: the rows of a view have no order; with `LIMIT` it is a top-N.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,9 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, Volatility};
+use datafusion::logical_expr::{
+    Distinct, Expr, FetchType, LogicalPlan, SkipType, Sort, Volatility,
+};
 use weir_common::{Result, WeirError};
 
 use crate::plan::{NodeId, NodeKind, StreamNode, StreamPlan};
@@ -113,7 +115,7 @@ impl Builder {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 if scan.fetch.is_some() {
-                    return Err(unsupported("LIMIT"));
+                    return Err(unsupported("LIMIT without ORDER BY"));
                 }
                 let schema = Arc::new(DFSchema::try_from_qualified_schema(
                     scan.table_name.clone(),
@@ -227,6 +229,27 @@ impl Builder {
                 self.push(NodeKind::Union, inputs, union.schema.clone())
             }
             LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.add(&sort.input),
+            LogicalPlan::Sort(sort) => self.top_n(sort, 0, sort.fetch),
+            LogicalPlan::Limit(limit) => {
+                let (SkipType::Literal(offset), FetchType::Literal(fetch)) =
+                    (limit.get_skip_type()?, limit.get_fetch_type()?)
+                else {
+                    return Err(unsupported("LIMIT or OFFSET other than a constant"));
+                };
+                match limit.input.as_ref() {
+                    LogicalPlan::Sort(sort) => {
+                        let fetch = match (fetch, sort.fetch) {
+                            (Some(limit), Some(sorted)) => {
+                                Some(limit.min(sorted.saturating_sub(offset)))
+                            }
+                            (limit, sorted) => limit.or(sorted.map(|s| s.saturating_sub(offset))),
+                        };
+                        self.top_n(sort, offset, fetch)
+                    }
+                    _ => Err(unsupported("LIMIT without ORDER BY")
+                        .with_detail("Which rows it keeps would be arbitrary.")),
+                }
+            }
             LogicalPlan::Values(values) => self.push(
                 NodeKind::Values {
                     rows: values.values.clone(),
@@ -241,7 +264,6 @@ impl Builder {
                 };
                 self.push(NodeKind::Values { rows }, vec![], empty.schema.clone())
             }
-            LogicalPlan::Sort(_) | LogicalPlan::Limit(_) => Err(unsupported("LIMIT")),
             LogicalPlan::Window(_) => Err(unsupported("window functions (OVER)")),
             LogicalPlan::Distinct(Distinct::On(_)) => Err(unsupported("DISTINCT ON")),
             other => Err(unsupported(&format!(
@@ -254,6 +276,24 @@ impl Builder {
                     .unwrap_or("such")
             ))),
         }
+    }
+}
+
+impl Builder {
+    fn top_n(&mut self, sort: &Sort, offset: usize, limit: Option<usize>) -> Result<NodeId> {
+        let Some(limit) = limit else {
+            return Err(unsupported("OFFSET without LIMIT"));
+        };
+        let input = self.add(&sort.input)?;
+        self.push(
+            NodeKind::TopN {
+                order: sort.expr.clone(),
+                offset,
+                limit,
+            },
+            vec![input],
+            sort.input.schema().clone(),
+        )
     }
 }
 
@@ -345,7 +385,7 @@ mod tests {
         for sql in [
             "SELECT random() FROM orders",
             "SELECT id FROM orders WHERE amount > now()::bigint",
-            "SELECT id FROM orders ORDER BY id LIMIT 3",
+            "SELECT id FROM orders LIMIT 3",
         ] {
             let error = plan(sql).await.unwrap_err();
             assert_eq!(

@@ -63,6 +63,17 @@ fn describe(node: &StreamNode) -> String {
             text
         }
         NodeKind::Union => "Union All".to_owned(),
+        NodeKind::TopN {
+            order,
+            offset,
+            limit,
+        } => {
+            let order: Vec<String> = order.iter().map(ToString::to_string).collect();
+            format!(
+                "TopN order by [{}] offset {offset} limit {limit}",
+                order.join(", ")
+            )
+        }
         NodeKind::Values { rows } => format!("Values ({} rows)", rows.len()),
     };
     if node.is_stateful() {

@@ -1,7 +1,7 @@
 //! The operators of a stream plan and how they connect.
 
 use datafusion::common::{DFSchemaRef, NullEquality, TableReference};
-use datafusion::logical_expr::{Expr, JoinType};
+use datafusion::logical_expr::{Expr, JoinType, SortExpr};
 
 /// A node's position in [`StreamPlan::nodes`]; also names its state.
 pub type NodeId = u16;
@@ -77,6 +77,13 @@ pub enum NodeKind {
     },
     /// All inputs' rows (UNION ALL).
     Union,
+    /// The rows `offset + 1` to `offset + limit` of the input in `order` (ties broken by
+    /// the rows' values, so the answer is always the same).
+    TopN {
+        order: Vec<SortExpr>,
+        offset: usize,
+        limit: usize,
+    },
     /// Constant rows, inserted once when the view is created.
     Values { rows: Vec<Vec<Expr>> },
 }

@@ -116,6 +116,22 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                 let alias = random.pick(&aliases).clone();
                 let _ = write!(sql, " WHERE {}", predicate(random, &alias));
             }
+            if distinct.is_empty() && random.chance(25) {
+                // Ordered by every output column, so ties cannot differ.
+                let order: Vec<String> = columns
+                    .iter()
+                    .map(|c| c.split(" AS ").nth(1).unwrap_or(c).to_owned() + " DESC NULLS LAST")
+                    .collect();
+                let _ = write!(
+                    sql,
+                    " ORDER BY {} LIMIT {}",
+                    order.join(", "),
+                    1 + random.below(4)
+                );
+                if random.chance(30) {
+                    let _ = write!(sql, " OFFSET {}", random.below(3));
+                }
+            }
             sql
         }
         2 | 3 => {

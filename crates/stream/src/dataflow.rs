@@ -22,6 +22,7 @@ use crate::pass_through::PassThrough;
 use crate::project::Project;
 use crate::row_errors::RowError;
 use crate::state::StateTable;
+use crate::top_n::TopN;
 use crate::values::Values;
 
 pub struct Dataflow {
@@ -58,6 +59,18 @@ impl Dataflow {
                     Box::new(Filter::new(compile(predicate, &input_schema(0))?))
                 }
                 NodeKind::Values { rows } => Box::new(Values::new(rows.clone(), output)),
+                NodeKind::TopN {
+                    order,
+                    offset,
+                    limit,
+                } => Box::new(TopN::new(
+                    order,
+                    *offset,
+                    *limit,
+                    &input_schema(0),
+                    state(),
+                    snapshot,
+                )?),
                 NodeKind::Aggregate { group, aggregates } => Box::new(Aggregate::new(
                     group,
                     aggregates,

@@ -16,6 +16,7 @@ mod pass_through;
 mod project;
 mod row_errors;
 mod state;
+mod top_n;
 mod values;
 
 pub use dataflow::Dataflow;

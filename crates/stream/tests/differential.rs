@@ -30,6 +30,9 @@ const QUERIES: &[&str] = &[
     "WITH t AS (SELECT customer, sum(amount) AS s FROM orders GROUP BY customer) SELECT a.customer, b.customer FROM t a JOIN t b ON a.s = b.s",
     "SELECT a.id, b.id FROM orders a JOIN orders b ON a.customer = b.customer AND a.id < b.id",
     "SELECT 1 AS one, 'x' AS x",
+    "SELECT id, amount FROM orders ORDER BY amount DESC NULLS LAST, id LIMIT 3",
+    "SELECT id FROM orders ORDER BY id LIMIT 2 OFFSET 1",
+    "SELECT customer, sum(amount) AS s FROM orders GROUP BY customer ORDER BY s NULLS FIRST, customer LIMIT 2",
 ];
 
 fn orders_schema() -> SchemaRef {

@@ -1,0 +1,173 @@
+//! Top-N: the rows `offset + 1` to `offset + limit` of the input in the query's order.
+//!
+//! Keeps every input row (with its multiplicity) in a sorted map keyed by the ORDER BY
+//! values in their memcomparable encoding, then the whole row, so ties fall in a fixed
+//! order. For each chunk the operator reads the window of rows before and after applying
+//! it and emits the difference: a row leaving the window is retracted, one entering it is
+//! inserted. The cost per chunk is the window's size, not the input's.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::{ExprSchemable, SortExpr};
+use weir_common::{Result, StreamChunk};
+use weir_storage::{EpochWrite, ReadSnapshot};
+
+use crate::expr::{Compiled, compile};
+use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip};
+use crate::state::{Decoder, Encoder, StateTable};
+
+pub(crate) struct TopN {
+    order: Vec<Compiled>,
+    order_encoder: RowConverter,
+    row_encoder: RowConverter,
+    offset: usize,
+    limit: usize,
+    /// (order key, row) → multiplicity. The key is length-prefixed so that rows with
+    /// equal order keys sort by their values.
+    rows: BTreeMap<Vec<u8>, i64>,
+    dirty: HashSet<Vec<u8>>,
+    schema: SchemaRef,
+    state: StateTable,
+}
+
+impl TopN {
+    pub fn new(
+        order: &[SortExpr],
+        offset: usize,
+        limit: usize,
+        input: &DFSchema,
+        state: StateTable,
+        snapshot: &ReadSnapshot,
+    ) -> Result<TopN> {
+        let order_fields = order
+            .iter()
+            .map(|sort| {
+                let options = SortOptions {
+                    descending: !sort.asc,
+                    nulls_first: sort.nulls_first,
+                };
+                Ok(SortField::new_with_options(
+                    sort.expr.get_type(input)?,
+                    options,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let row_fields = input
+            .fields()
+            .iter()
+            .map(|field| SortField::new(field.data_type().clone()))
+            .collect();
+        let mut rows = BTreeMap::new();
+        state.load(snapshot, |key, value| {
+            rows.insert(key.to_vec(), Decoder(value).i64()?);
+            Ok(())
+        })?;
+        Ok(TopN {
+            order: order
+                .iter()
+                .map(|sort| compile(&sort.expr, input))
+                .collect::<Result<_>>()?,
+            order_encoder: RowConverter::new(order_fields)?,
+            row_encoder: RowConverter::new(row_fields)?,
+            offset,
+            limit,
+            rows,
+            dirty: HashSet::new(),
+            schema: std::sync::Arc::new(input.as_arrow().clone()),
+            state,
+        })
+    }
+
+    /// The rows in the window, each with how often it is in it.
+    fn window(&self) -> HashMap<Vec<u8>, i64> {
+        let mut window = HashMap::new();
+        let (mut position, end) = (0usize, self.offset + self.limit);
+        for (key, count) in &self.rows {
+            let count = *count as usize;
+            let from = position.max(self.offset);
+            let to = (position + count).min(end);
+            if to > from {
+                *window.entry(key.clone()).or_default() += (to - from) as i64;
+            }
+            position += count;
+            if position >= end {
+                break;
+            }
+        }
+        window
+    }
+}
+
+impl Operator for TopN {
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
+        let (chunk, order_columns) = evaluate_or_skip(&self.order, chunk, errors)?;
+        let order_keys = self.order_encoder.convert_columns(&order_columns)?;
+        let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
+        let before = self.window();
+        for (index, weight) in chunk.weights().values().iter().enumerate() {
+            let mut key = Encoder::default();
+            key.bytes(order_keys.row(index).as_ref());
+            key.0.extend_from_slice(rows.row(index).as_ref());
+            let count = self.rows.entry(key.0.clone()).or_default();
+            *count += weight;
+            if *count == 0 {
+                self.rows.remove(&key.0);
+            }
+            self.dirty.insert(key.0);
+        }
+        let after = self.window();
+        let mut changed: Vec<(Vec<u8>, i64)> = Vec::new();
+        for (key, count) in &after {
+            let difference = count - before.get(key).copied().unwrap_or(0);
+            if difference != 0 {
+                changed.push((key.clone(), difference));
+            }
+        }
+        for (key, count) in &before {
+            if !after.contains_key(key) {
+                changed.push((key.clone(), -count));
+            }
+        }
+        if changed.is_empty() {
+            return Ok(StreamChunk::empty(self.schema.clone()));
+        }
+        let parser = self.row_encoder.parser();
+        let mut decoded = Vec::with_capacity(changed.len());
+        for (key, _) in &changed {
+            let mut decoder = Decoder(key);
+            decoder.bytes()?;
+            decoded.push(decoder.0.to_vec());
+        }
+        let columns = self
+            .row_encoder
+            .convert_rows(decoded.iter().map(|row| parser.parse(row)))?;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let weights = Int64Array::from_iter_values(changed.iter().map(|(_, w)| *w));
+        StreamChunk::new(batch, weights).unit_weights()
+    }
+
+    fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {
+        for key in self.dirty.drain() {
+            match self.rows.get(&key) {
+                Some(count) => {
+                    let mut value = Encoder::default();
+                    value.i64(*count);
+                    self.state.put(write, &key, &value.0);
+                }
+                None => self.state.delete(write, &key),
+            }
+        }
+        Ok(())
+    }
+}

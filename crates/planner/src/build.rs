@@ -19,7 +19,19 @@ use weir_common::{Result, WeirError};
 use crate::plan::{NodeId, NodeKind, StreamNode, StreamPlan};
 
 /// Aggregate functions the incremental aggregation maintains.
-pub const MAINTAINED_AGGREGATES: [&str; 5] = ["count", "sum", "avg", "min", "max"];
+pub const MAINTAINED_AGGREGATES: [&str; 11] = [
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "bool_and",
+    "bool_or",
+    "var",
+    "var_pop",
+    "stddev",
+    "stddev_pop",
+];
 
 /// Plans the incremental maintenance of a query. `written` is the query as planned from
 /// its SQL, before optimization; `optimized` the same after DataFusion's optimizer.

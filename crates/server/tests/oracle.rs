@@ -147,6 +147,8 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                 format!("avg({value_of}.v)"),
                 format!("count(DISTINCT {value_of}.k)"),
                 format!("count(*) FILTER (WHERE {value_of}.v > 5)"),
+                format!("bool_or({value_of}.v > 10)"),
+                format!("bool_and({value_of}.s = 'a')"),
             ];
             let chosen: Vec<String> = (0..1 + random.below(3))
                 .map(|index| format!("{} AS g{index}", random.pick(&aggregates)))

@@ -1,7 +1,10 @@
 //! The running value of one aggregate in one group, under insertions *and* deletions.
 //!
-//! * `count`, `sum`, `avg` keep weighted sums and counts of non-null values: a deletion
-//!   subtracts what its insertion added.
+//! * `count`, `sum`, `avg`, `bool_and`, `bool_or` keep weighted sums and counts of
+//!   non-null values (booleans as 0 and 1): a deletion subtracts what its insertion added.
+//! * `var_samp`, `var_pop`, `stddev_samp`, `stddev_pop` keep the count, sum and sum of
+//!   squares of their values as floats, so their results may differ from a one-pass
+//!   computation in the last digits.
 //! * `min`, `max` and `count(DISTINCT …)` keep a multiset (value → multiplicity) of the
 //!   group's non-null values, values ordered as SQL orders them, so deleting the current
 //!   minimum reveals the next one.
@@ -28,6 +31,12 @@ pub(crate) enum Function {
     Avg,
     Min,
     Max,
+    BoolAnd,
+    BoolOr,
+    VarSamp,
+    VarPop,
+    StddevSamp,
+    StddevPop,
 }
 
 /// The argument values of one chunk, read once for all its rows.
@@ -68,6 +77,14 @@ impl Values {
                         .collect(),
                 )
             }
+            Function::BoolAnd | Function::BoolOr => {
+                let values = argument.as_boolean();
+                Values::Integers(values.iter().map(|v| v.map(i128::from)).collect())
+            }
+            Function::VarSamp | Function::VarPop | Function::StddevSamp | Function::StddevPop => {
+                let values = cast(argument, &DataType::Float64)?;
+                Values::Floats(values.as_primitive::<Float64Type>().iter().collect())
+            }
             Function::Sum | Function::Avg => match argument.data_type() {
                 DataType::Decimal128(_, _) => {
                     let values = argument.as_primitive::<Decimal128Type>();
@@ -106,6 +123,8 @@ pub(crate) struct Accumulator {
     pub integer_sum: i128,
     /// Weighted sum of float values.
     pub float_sum: f64,
+    /// Weighted sum of the squares of float values.
+    pub float_sum_squares: f64,
     /// Multiplicity of each distinct non-null value, for min, max and count distinct.
     pub multiset: BTreeMap<Vec<u8>, i64>,
 }
@@ -125,6 +144,7 @@ impl Accumulator {
                 if let Some(value) = v[row] {
                     self.count += weight;
                     self.float_sum += value * weight as f64;
+                    self.float_sum_squares += value * value * weight as f64;
                 }
             }
             (_, Values::Present(present)) => {
@@ -157,7 +177,31 @@ impl Accumulator {
         let value = match function {
             Function::CountRows | Function::Count => ScalarValue::Int64(Some(self.count)),
             Function::CountDistinct => ScalarValue::Int64(Some(self.multiset.len() as i64)),
-            Function::Sum | Function::Avg if self.count == 0 => ScalarValue::Null,
+            Function::Sum | Function::Avg | Function::BoolAnd | Function::BoolOr
+                if self.count == 0 =>
+            {
+                ScalarValue::Null
+            }
+            Function::BoolAnd => {
+                ScalarValue::Boolean(Some(self.integer_sum == i128::from(self.count)))
+            }
+            Function::BoolOr => ScalarValue::Boolean(Some(self.integer_sum > 0)),
+            Function::VarSamp | Function::VarPop | Function::StddevSamp | Function::StddevPop => {
+                let n = self.count as f64;
+                let sample = matches!(function, Function::VarSamp | Function::StddevSamp);
+                let divisor = if sample { n - 1.0 } else { n };
+                if divisor <= 0.0 {
+                    ScalarValue::Float64(None)
+                } else {
+                    let squares =
+                        (self.float_sum_squares - self.float_sum * self.float_sum / n).max(0.0);
+                    let variance = squares / divisor;
+                    ScalarValue::Float64(Some(match function {
+                        Function::StddevSamp | Function::StddevPop => variance.sqrt(),
+                        _ => variance,
+                    }))
+                }
+            }
             Function::Sum => match input {
                 Some(DataType::Decimal128(precision, scale)) => {
                     ScalarValue::Decimal128(Some(self.integer_sum), *precision, *scale)

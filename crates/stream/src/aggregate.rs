@@ -55,6 +55,12 @@ impl Spec {
             "avg" => Function::Avg,
             "min" => Function::Min,
             "max" => Function::Max,
+            "bool_and" => Function::BoolAnd,
+            "bool_or" => Function::BoolOr,
+            "var" => Function::VarSamp,
+            "var_pop" => Function::VarPop,
+            "stddev" => Function::StddevSamp,
+            "stddev_pop" => Function::StddevPop,
             other => {
                 return Err(WeirError::not_supported(format!(
                     "the aggregate function {other}() in a materialized view"
@@ -329,6 +335,7 @@ fn encode_group(group: &Group) -> Vec<u8> {
         encoder.i64(accumulator.count);
         encoder.i128(accumulator.integer_sum);
         encoder.f64(accumulator.float_sum);
+        encoder.f64(accumulator.float_sum_squares);
         encoder.i64(accumulator.multiset.len() as i64);
         for (value, multiplicity) in &accumulator.multiset {
             encoder.bytes(value);
@@ -350,6 +357,7 @@ fn decode_group(bytes: &[u8], accumulators: usize) -> Result<Group> {
             count: decoder.i64()?,
             integer_sum: decoder.i128()?,
             float_sum: decoder.f64()?,
+            float_sum_squares: decoder.f64()?,
             ..Accumulator::default()
         };
         for _ in 0..decoder.i64()? {

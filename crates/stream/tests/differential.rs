@@ -30,6 +30,7 @@ const QUERIES: &[&str] = &[
     "WITH t AS (SELECT customer, sum(amount) AS s FROM orders GROUP BY customer) SELECT a.customer, b.customer FROM t a JOIN t b ON a.s = b.s",
     "SELECT a.id, b.id FROM orders a JOIN orders b ON a.customer = b.customer AND a.id < b.id",
     "SELECT 1 AS one, 'x' AS x",
+    "SELECT customer, bool_and(amount > 3) AS all_big, bool_or(amount > 8) AS any_big, var_pop(amount) AS vp, stddev(amount) AS sd FROM orders GROUP BY customer",
     "SELECT id, amount FROM orders ORDER BY amount DESC NULLS LAST, id LIMIT 3",
     "SELECT id FROM orders ORDER BY id LIMIT 2 OFFSET 1",
     "SELECT customer, sum(amount) AS s FROM orders GROUP BY customer ORDER BY s NULLS FIRST, customer LIMIT 2",
@@ -104,9 +105,17 @@ fn count_rows(batch: &RecordBatch, weights: Option<&Int64Array>, into: &mut BTre
         .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
         .collect();
     for row in 0..batch.num_rows() {
+        // Floats maintained incrementally may differ from a one-pass result in the last
+        // digits.
         let text: Vec<String> = formatters
             .iter()
-            .map(|f| f.value(row).to_string())
+            .map(|f| {
+                let value = f.value(row).to_string();
+                match (value.contains('.'), value.parse::<f64>()) {
+                    (true, Ok(number)) => format!("{number:.9}"),
+                    _ => value,
+                }
+            })
             .collect();
         let weight = weights.map_or(1, |w| w.value(row));
         let count = into.entry(text.join("|")).or_default();

@@ -8,15 +8,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::common::Column;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DFSchemaRef};
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
-    Distinct, Expr, FetchType, LogicalPlan, SkipType, Sort, Volatility,
+    Distinct, Expr, FetchType, LogicalPlan, Operator, SkipType, Sort, Volatility,
 };
 use weir_common::{Result, WeirError};
 
-use crate::plan::{NodeId, NodeKind, StreamNode, StreamPlan};
+use crate::plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
+
+/// Which window functions are maintained, as a refusal says it.
+const WINDOW_REFUSAL: &str = "window functions (OVER) other than a top-N per group";
 
 /// Aggregate functions the incremental aggregation maintains.
 pub const MAINTAINED_AGGREGATES: [&str; 11] = [
@@ -162,6 +166,9 @@ impl Builder {
                     projection.schema.clone(),
                 )
             }
+            LogicalPlan::Filter(filter) if window_below(&filter.input).is_some() => {
+                self.group_top_n(filter)
+            }
             LogicalPlan::Filter(filter) => {
                 let input = self.add(&filter.input)?;
                 let predicate = filter.predicate.clone();
@@ -276,7 +283,7 @@ impl Builder {
                 };
                 self.push(NodeKind::Values { rows }, vec![], empty.schema.clone())
             }
-            LogicalPlan::Window(_) => Err(unsupported("window functions (OVER)")),
+            LogicalPlan::Window(_) => Err(unsupported(WINDOW_REFUSAL)),
             LogicalPlan::Distinct(Distinct::On(_)) => Err(unsupported("DISTINCT ON")),
             other => Err(unsupported(&format!(
                 "{} plans",
@@ -292,6 +299,72 @@ impl Builder {
 }
 
 impl Builder {
+    /// `WHERE rank <= N` over `row_number()`, `rank()` or `dense_rank()` OVER (PARTITION
+    /// BY … ORDER BY …): a group top-N; the rest of the WHERE stays a filter above it.
+    fn group_top_n(&mut self, filter: &datafusion::logical_expr::Filter) -> Result<NodeId> {
+        let (window, projection) = window_below(&filter.input).expect("checked by the caller");
+        let refuse = || unsupported(WINDOW_REFUSAL);
+        let [window_expr] = window.window_expr.as_slice() else {
+            return Err(refuse());
+        };
+        let Expr::WindowFunction(function) = window_expr.clone().unalias() else {
+            return Err(refuse());
+        };
+        let rank = match function.fun.name() {
+            "row_number" => RankFunction::RowNumber,
+            "rank" => RankFunction::Rank,
+            "dense_rank" => RankFunction::DenseRank,
+            _ => return Err(refuse()),
+        };
+        if function.params.order_by.is_empty() {
+            return Err(refuse());
+        }
+        let rank_column = Expr::Column(Column::from(
+            window
+                .schema
+                .qualified_field(window.schema.fields().len() - 1),
+        ));
+        let mut limit = None;
+        let mut rest = Vec::new();
+        for conjunct in split_conjunction(&filter.predicate) {
+            match rank_bound(conjunct, &rank_column) {
+                Some(bound) if limit.is_none() => limit = Some(bound),
+                _ => rest.push(conjunct.clone()),
+            }
+        }
+        let Some(limit) = limit else {
+            return Err(refuse());
+        };
+        let input = self.add(&window.input)?;
+        let mut id = self.push(
+            NodeKind::GroupTopN {
+                partition: function.params.partition_by.clone(),
+                order: function.params.order_by.clone(),
+                rank,
+                limit,
+            },
+            vec![input],
+            window.schema.clone(),
+        )?;
+        if let Some(projection) = projection {
+            id = self.push(
+                NodeKind::Project {
+                    exprs: projection.expr.clone(),
+                },
+                vec![id],
+                projection.schema.clone(),
+            )?;
+        }
+        if let Some(predicate) = conjunction(rest) {
+            id = self.push(
+                NodeKind::Filter { predicate },
+                vec![id],
+                filter.input.schema().clone(),
+            )?;
+        }
+        Ok(id)
+    }
+
     fn top_n(&mut self, sort: &Sort, offset: usize, limit: Option<usize>) -> Result<NodeId> {
         let Some(limit) = limit else {
             return Err(unsupported("OFFSET without LIMIT"));
@@ -306,6 +379,55 @@ impl Builder {
             vec![input],
             sort.input.schema().clone(),
         )
+    }
+}
+
+/// The window a filter reads, directly or through a projection of plain columns.
+fn window_below(
+    plan: &LogicalPlan,
+) -> Option<(
+    &datafusion::logical_expr::Window,
+    Option<&datafusion::logical_expr::Projection>,
+)> {
+    match plan {
+        LogicalPlan::Window(window) => Some((window, None)),
+        LogicalPlan::Projection(projection)
+            if projection.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+        {
+            match projection.input.as_ref() {
+                LogicalPlan::Window(window) => Some((window, Some(projection))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// N when `predicate` is `rank <= N` or `rank < N + 1`.
+fn rank_bound(predicate: &Expr, rank: &Expr) -> Option<u64> {
+    let Expr::BinaryExpr(binary) = predicate else {
+        return None;
+    };
+    if binary.left.as_ref() != rank {
+        return None;
+    }
+    let Expr::Literal(value, _) = binary.right.as_ref() else {
+        return None;
+    };
+    let bound = u64::try_from(
+        value
+            .cast_to(&datafusion::arrow::datatypes::DataType::Int64)
+            .ok()
+            .and_then(|v| match v {
+                datafusion::common::ScalarValue::Int64(Some(n)) => Some(n),
+                _ => None,
+            })?,
+    )
+    .ok()?;
+    match binary.op {
+        Operator::LtEq => Some(bound),
+        Operator::Lt => bound.checked_sub(1),
+        _ => None,
     }
 }
 

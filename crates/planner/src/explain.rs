@@ -63,6 +63,19 @@ fn describe(node: &StreamNode) -> String {
             text
         }
         NodeKind::Union => "Union All".to_owned(),
+        NodeKind::GroupTopN {
+            partition,
+            order,
+            rank,
+            limit,
+        } => {
+            let order: Vec<String> = order.iter().map(ToString::to_string).collect();
+            format!(
+                "GroupTopN {rank:?} <= {limit} partition by [{}] order by [{}]",
+                list(partition),
+                order.join(", ")
+            )
+        }
         NodeKind::TopN {
             order,
             offset,

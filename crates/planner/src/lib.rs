@@ -12,4 +12,4 @@ mod explain;
 mod plan;
 
 pub use build::plan_stream;
-pub use plan::{NodeId, NodeKind, StreamNode, StreamPlan};
+pub use plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};

@@ -32,6 +32,17 @@ impl StreamPlan {
     }
 }
 
+/// How a group top-N numbers the rows of a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankFunction {
+    /// 1, 2, 3, … whatever the ties.
+    RowNumber,
+    /// Ties share a rank, and leave a gap after them: 1, 1, 3.
+    Rank,
+    /// Ties share a rank, without gaps: 1, 1, 2.
+    DenseRank,
+}
+
 #[derive(Clone, Debug)]
 pub struct StreamNode {
     pub id: NodeId,
@@ -77,6 +88,15 @@ pub enum NodeKind {
     },
     /// All inputs' rows (UNION ALL).
     Union,
+    /// Per partition, the rows whose `rank` in `order` is at most `limit`, each with that
+    /// rank as an extra last column (`row_number()`, `rank()` or `dense_rank()` OVER
+    /// (PARTITION BY … ORDER BY …) filtered by `<= limit`).
+    GroupTopN {
+        partition: Vec<Expr>,
+        order: Vec<SortExpr>,
+        rank: RankFunction,
+        limit: u64,
+    },
     /// The rows `offset + 1` to `offset + limit` of the input in `order` (ties broken by
     /// the rows' values, so the answer is always the same).
     TopN {

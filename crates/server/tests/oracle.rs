@@ -100,7 +100,7 @@ fn join_tree(random: &mut Random, aliases: &mut Vec<String>) -> String {
 
 fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
     let mut aliases = Vec::new();
-    match random.below(7) {
+    match random.below(8) {
         0 | 1 => {
             let from = join_tree(random, &mut aliases);
             let mut columns: Vec<String> = Vec::new();
@@ -193,6 +193,16 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                     random.pick(&TABLES)
                 ),
             }
+        }
+        6 => {
+            let function = random.pick(&["row_number()", "rank()", "dense_rank()"]);
+            format!(
+                "SELECT * FROM (SELECT a.id AS c0, a.k AS c1, a.v AS c2, {function} OVER \
+                 (PARTITION BY a.k ORDER BY a.v DESC NULLS LAST, a.id) AS r FROM {} a) AS ranked \
+                 WHERE r <= {}",
+                random.pick(&TABLES),
+                1 + random.below(3)
+            )
         }
         _ => match earlier_view {
             Some(view) => format!(

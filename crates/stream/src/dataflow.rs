@@ -16,6 +16,7 @@ use weir_storage::{EpochWrite, ReadSnapshot};
 use crate::aggregate::Aggregate;
 use crate::expr::{compile, compile_all};
 use crate::filter::Filter;
+use crate::group_top_n::GroupTopN;
 use crate::join::Join;
 use crate::operator::Operator;
 use crate::pass_through::PassThrough;
@@ -59,6 +60,21 @@ impl Dataflow {
                     Box::new(Filter::new(compile(predicate, &input_schema(0))?))
                 }
                 NodeKind::Values { rows } => Box::new(Values::new(rows.clone(), output)),
+                NodeKind::GroupTopN {
+                    partition,
+                    order,
+                    rank,
+                    limit,
+                } => Box::new(GroupTopN::new(
+                    partition,
+                    order,
+                    *rank,
+                    *limit,
+                    &input_schema(0),
+                    &node.schema,
+                    state(),
+                    snapshot,
+                )?),
                 NodeKind::TopN {
                     order,
                     offset,

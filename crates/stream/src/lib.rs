@@ -10,6 +10,7 @@ mod aggregate;
 mod dataflow;
 mod expr;
 mod filter;
+mod group_top_n;
 mod join;
 mod operator;
 mod pass_through;

@@ -33,6 +33,9 @@ const QUERIES: &[&str] = &[
     "SELECT customer, bool_and(amount > 3) AS all_big, bool_or(amount > 8) AS any_big, var_pop(amount) AS vp, stddev(amount) AS sd FROM orders GROUP BY customer",
     "SELECT id, amount FROM orders ORDER BY amount DESC NULLS LAST, id LIMIT 3",
     "SELECT id FROM orders ORDER BY id LIMIT 2 OFFSET 1",
+    "SELECT * FROM (SELECT id, customer, row_number() OVER (PARTITION BY customer ORDER BY amount DESC NULLS LAST, id) AS rn FROM orders) WHERE rn <= 2",
+    "SELECT * FROM (SELECT customer, amount, rank() OVER (PARTITION BY customer ORDER BY amount) AS r FROM orders) WHERE r <= 2",
+    "SELECT * FROM (SELECT customer, amount, dense_rank() OVER (PARTITION BY customer ORDER BY amount) AS r FROM orders) WHERE r < 3 AND amount > 1",
     "SELECT customer, sum(amount) AS s FROM orders GROUP BY customer ORDER BY s NULLS FIRST, customer LIMIT 2",
 ];
 

@@ -1,0 +1,232 @@
+//! Group top-N: per partition, the rows ranked at most N by `row_number()`, `rank()` or
+//! `dense_rank()` in the window's order, each with its rank as an extra column.
+//!
+//! Every input row is kept, with its multiplicity, in one sorted map keyed by partition,
+//! then order key, then the row itself (so ties fall in a fixed order). For each chunk,
+//! the partitions it touches are ranked before and after applying it, and the difference
+//! is emitted: a row whose rank changed is retracted with its old rank and inserted with
+//! its new one. The cost per chunk is the size of the touched partitions' windows plus
+//! their rows up to the Nth rank.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::{Expr, ExprSchemable, SortExpr};
+use weir_common::{Result, StreamChunk};
+use weir_planner::RankFunction;
+use weir_storage::{EpochWrite, ReadSnapshot};
+
+use crate::expr::{Compiled, compile};
+use crate::operator::Operator;
+use crate::row_errors::{RowError, evaluate_or_skip};
+use crate::state::{Decoder, Encoder, StateTable};
+
+pub(crate) struct GroupTopN {
+    /// The partition expressions, then the order expressions.
+    expressions: Vec<Compiled>,
+    partitions: usize,
+    partition_encoder: RowConverter,
+    order_encoder: RowConverter,
+    row_encoder: RowConverter,
+    rank: RankFunction,
+    limit: u64,
+    /// (partition, order key, row), each length-prefixed but the row → multiplicity.
+    rows: BTreeMap<Vec<u8>, i64>,
+    dirty: HashSet<Vec<u8>>,
+    /// The input's columns, and the output's (the input's and the rank).
+    input_schema: SchemaRef,
+    schema: SchemaRef,
+    state: StateTable,
+}
+
+/// A ranked window: (row, rank) → how often.
+type Window = HashMap<(Vec<u8>, u64), i64>;
+
+impl GroupTopN {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        partition: &[Expr],
+        order: &[SortExpr],
+        rank: RankFunction,
+        limit: u64,
+        input: &DFSchema,
+        output: &DFSchema,
+        state: StateTable,
+        snapshot: &ReadSnapshot,
+    ) -> Result<GroupTopN> {
+        let partition_fields = partition
+            .iter()
+            .map(|expr| Ok(SortField::new(expr.get_type(input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let order_fields = order
+            .iter()
+            .map(|sort| {
+                let options = SortOptions {
+                    descending: !sort.asc,
+                    nulls_first: sort.nulls_first,
+                };
+                Ok(SortField::new_with_options(
+                    sort.expr.get_type(input)?,
+                    options,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let row_fields = input
+            .fields()
+            .iter()
+            .map(|field| SortField::new(field.data_type().clone()))
+            .collect();
+        let mut expressions = partition
+            .iter()
+            .map(|expr| compile(expr, input))
+            .collect::<Result<Vec<_>>>()?;
+        for sort in order {
+            expressions.push(compile(&sort.expr, input)?);
+        }
+        let mut rows = BTreeMap::new();
+        state.load(snapshot, |key, value| {
+            rows.insert(key.to_vec(), Decoder(value).i64()?);
+            Ok(())
+        })?;
+        Ok(GroupTopN {
+            expressions,
+            partitions: partition.len(),
+            partition_encoder: RowConverter::new(partition_fields)?,
+            order_encoder: RowConverter::new(order_fields)?,
+            row_encoder: RowConverter::new(row_fields)?,
+            rank,
+            limit,
+            rows,
+            dirty: HashSet::new(),
+            input_schema: Arc::new(input.as_arrow().clone()),
+            schema: Arc::new(output.as_arrow().clone()),
+            state,
+        })
+    }
+
+    /// The ranked rows of partition `partition` (its length-prefixed encoding).
+    fn window(&self, partition: &[u8]) -> Result<Window> {
+        let mut window = Window::new();
+        let (mut position, mut dense, mut rank) = (0u64, 0u64, 0u64);
+        let mut previous_order: Option<Vec<u8>> = None;
+        for (key, count) in self.rows.range(partition.to_vec()..) {
+            if !key.starts_with(partition) {
+                break;
+            }
+            let mut decoder = Decoder(&key[partition.len()..]);
+            let order = decoder.bytes()?;
+            let row = decoder.0.to_vec();
+            let tie = previous_order.as_ref() == Some(&order);
+            if !tie {
+                dense += 1;
+                rank = position + 1;
+                previous_order = Some(order);
+            }
+            for _ in 0..*count {
+                position += 1;
+                let value = match self.rank {
+                    RankFunction::RowNumber => position,
+                    RankFunction::Rank => rank,
+                    RankFunction::DenseRank => dense,
+                };
+                if value > self.limit {
+                    return Ok(window);
+                }
+                *window.entry((row.clone(), value)).or_default() += 1;
+            }
+        }
+        Ok(window)
+    }
+}
+
+impl Operator for GroupTopN {
+    fn apply(
+        &mut self,
+        _input: usize,
+        chunk: &StreamChunk,
+        errors: &mut Vec<RowError>,
+    ) -> Result<StreamChunk> {
+        let (chunk, mut columns) = evaluate_or_skip(&self.expressions, chunk, errors)?;
+        let order_columns = columns.split_off(self.partitions);
+        let partitions = self.partition_encoder.convert_columns(&columns)?;
+        let orders = self.order_encoder.convert_columns(&order_columns)?;
+        let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
+
+        let mut touched: Vec<Vec<u8>> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut keys = Vec::with_capacity(chunk.len());
+        for index in 0..chunk.len() {
+            let mut partition = Encoder::default();
+            partition.bytes(partitions.row(index).as_ref());
+            if seen.insert(partition.0.clone()) {
+                touched.push(partition.0.clone());
+            }
+            let mut key = partition;
+            key.bytes(orders.row(index).as_ref());
+            key.0.extend_from_slice(rows.row(index).as_ref());
+            keys.push(key.0);
+        }
+        let before = touched
+            .iter()
+            .map(|partition| self.window(partition))
+            .collect::<Result<Vec<_>>>()?;
+        for (key, weight) in keys.into_iter().zip(chunk.weights().values()) {
+            let count = self.rows.entry(key.clone()).or_default();
+            *count += weight;
+            if *count == 0 {
+                self.rows.remove(&key);
+            }
+            self.dirty.insert(key);
+        }
+        let mut changes: Vec<(Vec<u8>, u64, i64)> = Vec::new();
+        for (partition, before) in touched.iter().zip(before) {
+            let after = self.window(partition)?;
+            for ((row, rank), count) in &after {
+                let difference = count - before.get(&(row.clone(), *rank)).copied().unwrap_or(0);
+                if difference != 0 {
+                    changes.push((row.clone(), *rank, difference));
+                }
+            }
+            for ((row, rank), count) in &before {
+                if !after.contains_key(&(row.clone(), *rank)) {
+                    changes.push((row.clone(), *rank, -count));
+                }
+            }
+        }
+        if changes.is_empty() {
+            return Ok(StreamChunk::empty(self.schema.clone()));
+        }
+        let parser = self.row_encoder.parser();
+        let mut columns: Vec<ArrayRef> = self
+            .row_encoder
+            .convert_rows(changes.iter().map(|(row, _, _)| parser.parse(row)))?;
+        let ranks = UInt64Array::from_iter_values(changes.iter().map(|(_, rank, _)| *rank));
+        let rank_type = self
+            .schema
+            .field(self.input_schema.fields().len())
+            .data_type();
+        columns.push(cast(&ranks, rank_type)?);
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let weights = Int64Array::from_iter_values(changes.iter().map(|(_, _, w)| *w));
+        StreamChunk::new(batch, weights).unit_weights()
+    }
+
+    fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {
+        for key in self.dirty.drain() {
+            match self.rows.get(&key) {
+                Some(count) => {
+                    let mut value = Encoder::default();
+                    value.i64(*count);
+                    self.state.put(write, &key, &value.0);
+                }
+                None => self.state.delete(write, &key),
+            }
+        }
+        Ok(())
+    }
+}

@@ -133,7 +133,7 @@ pub(crate) async fn register(
     Ok(())
 }
 
-fn parse_create_view(definition: &str) -> Result<CreateView> {
+pub(crate) fn parse_create_view(definition: &str) -> Result<CreateView> {
     match weir_sql::parse(definition)?.pop() {
         Some(Statement::CreateView(create)) => Ok(create),
         _ => Err(WeirError::internal(

@@ -14,8 +14,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, CreateView, Expr, Ident, Insert, ObjectName, ObjectType, Reset,
-    ResetStatement, Set, SetExpr, Statement, TableObject, Value,
+    CopySource, CopyTarget, CreateView, DescribeAlias, Expr, Ident, Insert, ObjectName, ObjectType,
+    Reset, ResetStatement, Set, SetExpr, Statement, TableObject, Value,
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
@@ -264,6 +264,11 @@ impl Session {
                 };
                 self.explain_materialized(&create).await
             }
+            Statement::ExplainTable {
+                describe_alias: DescribeAlias::Explain,
+                table_name,
+                ..
+            } => self.explain_existing_view(&table_name).await,
             statement if planned_by_datafusion(&statement) => {
                 self.run_datafusion(statement, parameters, plan).await
             }
@@ -497,6 +502,31 @@ impl Session {
         rows(
             &[EXPLAIN_COLUMN.to_owned()],
             vec![Arc::new(StringArray::from(lines))],
+        )
+    }
+
+    /// `EXPLAIN view`: the stream plan an existing materialized view runs, planned again
+    /// from its definition (planning is deterministic).
+    async fn explain_existing_view(&self, name: &ObjectName) -> Result<Outcome> {
+        let name = QualifiedName::resolve(name)?;
+        let catalog = self.database.catalog().lock().await;
+        let entry = match catalog.lookup(&name.schema, &name.name) {
+            Some(entry) if entry.kind == ObjectKind::MaterializedView => entry,
+            Some(_) => {
+                return Err(WeirError::new(
+                    SqlState::WRONG_OBJECT_TYPE,
+                    format!("\"{}\" is not a materialized view", name.name),
+                )
+                .with_hint("EXPLAIN a query, or EXPLAIN CREATE MATERIALIZED VIEW …"));
+            }
+            None => return Err(WeirError::undefined_table(&name.name)),
+        };
+        let create = ddl::parse_create_view(&entry.definition)?;
+        let planned =
+            materialized::plan_view(&self.context.state(), &catalog, entry.id, &create).await?;
+        rows(
+            &[EXPLAIN_COLUMN.to_owned()],
+            vec![Arc::new(StringArray::from(planned.plan.explain()))],
         )
     }
 
@@ -764,6 +794,7 @@ fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
         Statement::Explain { statement, .. } if matches!(statement.as_ref(), Statement::CreateView(c) if c.materialized) => {
             Some(vec![EXPLAIN_COLUMN.to_owned()])
         }
+        Statement::ExplainTable { .. } => Some(vec![EXPLAIN_COLUMN.to_owned()]),
         _ => None,
     }
 }

@@ -8,11 +8,11 @@
 //! its new one. The cost per chunk is the size of the touched partitions' windows plus
 //! their rows up to the Nth rank.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::DFSchema;
@@ -21,6 +21,7 @@ use weir_common::{Result, StreamChunk};
 use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
 
+use crate::counted_rows::{CountedRows, order_fields, row_fields};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -36,12 +37,10 @@ pub(crate) struct GroupTopN {
     rank: RankFunction,
     limit: u64,
     /// (partition, order key, row), each length-prefixed but the row → multiplicity.
-    rows: BTreeMap<Vec<u8>, i64>,
-    dirty: HashSet<Vec<u8>>,
+    rows: CountedRows,
     /// The input's columns, and the output's (the input's and the rank).
     input_schema: SchemaRef,
     schema: SchemaRef,
-    state: StateTable,
 }
 
 /// A ranked window: (row, rank) → how often.
@@ -63,24 +62,6 @@ impl GroupTopN {
             .iter()
             .map(|expr| Ok(SortField::new(expr.get_type(input)?)))
             .collect::<Result<Vec<_>>>()?;
-        let order_fields = order
-            .iter()
-            .map(|sort| {
-                let options = SortOptions {
-                    descending: !sort.asc,
-                    nulls_first: sort.nulls_first,
-                };
-                Ok(SortField::new_with_options(
-                    sort.expr.get_type(input)?,
-                    options,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let row_fields = input
-            .fields()
-            .iter()
-            .map(|field| SortField::new(field.data_type().clone()))
-            .collect();
         let mut expressions = partition
             .iter()
             .map(|expr| compile(expr, input))
@@ -88,24 +69,17 @@ impl GroupTopN {
         for sort in order {
             expressions.push(compile(&sort.expr, input)?);
         }
-        let mut rows = BTreeMap::new();
-        state.load(snapshot, |key, value| {
-            rows.insert(key.to_vec(), Decoder(value).i64()?);
-            Ok(())
-        })?;
         Ok(GroupTopN {
             expressions,
             partitions: partition.len(),
             partition_encoder: RowConverter::new(partition_fields)?,
-            order_encoder: RowConverter::new(order_fields)?,
-            row_encoder: RowConverter::new(row_fields)?,
+            order_encoder: RowConverter::new(order_fields(order, input)?)?,
+            row_encoder: RowConverter::new(row_fields(input))?,
             rank,
             limit,
-            rows,
-            dirty: HashSet::new(),
+            rows: CountedRows::load(state, snapshot)?,
             input_schema: Arc::new(input.as_arrow().clone()),
             schema: Arc::new(output.as_arrow().clone()),
-            state,
         })
     }
 
@@ -114,7 +88,7 @@ impl GroupTopN {
         let mut window = Window::new();
         let (mut position, mut dense, mut rank) = (0u64, 0u64, 0u64);
         let mut previous_order: Option<Vec<u8>> = None;
-        for (key, count) in self.rows.range(partition.to_vec()..) {
+        for (key, count) in self.rows.rows.range(partition.to_vec()..) {
             if !key.starts_with(partition) {
                 break;
             }
@@ -176,12 +150,7 @@ impl Operator for GroupTopN {
             .map(|partition| self.window(partition))
             .collect::<Result<Vec<_>>>()?;
         for (key, weight) in keys.into_iter().zip(chunk.weights().values()) {
-            let count = self.rows.entry(key.clone()).or_default();
-            *count += weight;
-            if *count == 0 {
-                self.rows.remove(&key);
-            }
-            self.dirty.insert(key);
+            self.rows.add(key, *weight);
         }
         let mut changes: Vec<(Vec<u8>, u64, i64)> = Vec::new();
         for (partition, before) in touched.iter().zip(before) {
@@ -217,16 +186,7 @@ impl Operator for GroupTopN {
     }
 
     fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {
-        for key in self.dirty.drain() {
-            match self.rows.get(&key) {
-                Some(count) => {
-                    let mut value = Encoder::default();
-                    value.i64(*count);
-                    self.state.put(write, &key, &value.0);
-                }
-                None => self.state.delete(write, &key),
-            }
-        }
+        self.rows.persist(write);
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{Expr, ExprSchemable};
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
+use crate::counted_rows::row_fields;
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip, mask_or_skip};
@@ -66,18 +67,13 @@ impl Side {
             .iter()
             .map(|key| Ok(SortField::new(key.get_type(schema)?)))
             .collect::<Result<Vec<_>>>()?;
-        let row_fields = schema
-            .fields()
-            .iter()
-            .map(|field| SortField::new(field.data_type().clone()))
-            .collect();
         Ok(Side {
             keys: keys
                 .iter()
                 .map(|key| compile(key, schema))
                 .collect::<Result<_>>()?,
             key_encoder: RowConverter::new(key_fields)?,
-            row_encoder: RowConverter::new(row_fields)?,
+            row_encoder: RowConverter::new(row_fields(schema))?,
             schema: Arc::new(schema.as_arrow().clone()),
             preserve,
             rows: HashMap::new(),

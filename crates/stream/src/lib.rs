@@ -7,6 +7,7 @@
 
 mod accumulator;
 mod aggregate;
+mod counted_rows;
 mod dataflow;
 mod expr;
 mod filter;

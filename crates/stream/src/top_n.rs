@@ -6,17 +6,17 @@
 //! it and emits the difference: a row leaving the window is retracted, one entering it is
 //! inserted. The cost per chunk is the window's size, not the input's.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch};
-use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::RowConverter;
 use datafusion::common::DFSchema;
-use datafusion::logical_expr::{ExprSchemable, SortExpr};
+use datafusion::logical_expr::SortExpr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
+use crate::counted_rows::{CountedRows, order_fields, row_fields};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -28,12 +28,10 @@ pub(crate) struct TopN {
     row_encoder: RowConverter,
     offset: usize,
     limit: usize,
-    /// (order key, row) → multiplicity. The key is length-prefixed so that rows with
-    /// equal order keys sort by their values.
-    rows: BTreeMap<Vec<u8>, i64>,
-    dirty: HashSet<Vec<u8>>,
+    /// (order key, row) → multiplicity. The order key is length-prefixed so that rows
+    /// with equal order keys sort by their values.
+    rows: CountedRows,
     schema: SchemaRef,
-    state: StateTable,
 }
 
 impl TopN {
@@ -45,42 +43,17 @@ impl TopN {
         state: StateTable,
         snapshot: &ReadSnapshot,
     ) -> Result<TopN> {
-        let order_fields = order
-            .iter()
-            .map(|sort| {
-                let options = SortOptions {
-                    descending: !sort.asc,
-                    nulls_first: sort.nulls_first,
-                };
-                Ok(SortField::new_with_options(
-                    sort.expr.get_type(input)?,
-                    options,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let row_fields = input
-            .fields()
-            .iter()
-            .map(|field| SortField::new(field.data_type().clone()))
-            .collect();
-        let mut rows = BTreeMap::new();
-        state.load(snapshot, |key, value| {
-            rows.insert(key.to_vec(), Decoder(value).i64()?);
-            Ok(())
-        })?;
         Ok(TopN {
             order: order
                 .iter()
                 .map(|sort| compile(&sort.expr, input))
                 .collect::<Result<_>>()?,
-            order_encoder: RowConverter::new(order_fields)?,
-            row_encoder: RowConverter::new(row_fields)?,
+            order_encoder: RowConverter::new(order_fields(order, input)?)?,
+            row_encoder: RowConverter::new(row_fields(input))?,
             offset,
             limit,
-            rows,
-            dirty: HashSet::new(),
+            rows: CountedRows::load(state, snapshot)?,
             schema: std::sync::Arc::new(input.as_arrow().clone()),
-            state,
         })
     }
 
@@ -88,7 +61,7 @@ impl TopN {
     fn window(&self) -> HashMap<Vec<u8>, i64> {
         let mut window = HashMap::new();
         let (mut position, end) = (0usize, self.offset + self.limit);
-        for (key, count) in &self.rows {
+        for (key, count) in &self.rows.rows {
             let count = *count as usize;
             let from = position.max(self.offset);
             let to = (position + count).min(end);
@@ -119,12 +92,7 @@ impl Operator for TopN {
             let mut key = Encoder::default();
             key.bytes(order_keys.row(index).as_ref());
             key.0.extend_from_slice(rows.row(index).as_ref());
-            let count = self.rows.entry(key.0.clone()).or_default();
-            *count += weight;
-            if *count == 0 {
-                self.rows.remove(&key.0);
-            }
-            self.dirty.insert(key.0);
+            self.rows.add(key.0, *weight);
         }
         let after = self.window();
         let mut changed: Vec<(Vec<u8>, i64)> = Vec::new();
@@ -158,16 +126,7 @@ impl Operator for TopN {
     }
 
     fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {
-        for key in self.dirty.drain() {
-            match self.rows.get(&key) {
-                Some(count) => {
-                    let mut value = Encoder::default();
-                    value.i64(*count);
-                    self.state.put(write, &key, &value.0);
-                }
-                None => self.state.delete(write, &key),
-            }
-        }
+        self.rows.persist(write);
         Ok(())
     }
 }

@@ -1,0 +1,87 @@
+//! A sorted multiset of encoded rows, persisted in an operator's state table: what the
+//! top-N operators keep of their input; and the row encodings the stateful operators
+//! share.
+
+use std::collections::{BTreeMap, HashSet};
+
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::row::SortField;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::{ExprSchemable, SortExpr};
+use weir_common::Result;
+use weir_storage::{EpochWrite, ReadSnapshot};
+
+use crate::state::{Decoder, Encoder, StateTable};
+
+/// Encoding fields that sort as `order` does (direction and NULL placement).
+pub(crate) fn order_fields(order: &[SortExpr], input: &DFSchema) -> Result<Vec<SortField>> {
+    order
+        .iter()
+        .map(|sort| {
+            let options = SortOptions {
+                descending: !sort.asc,
+                nulls_first: sort.nulls_first,
+            };
+            Ok(SortField::new_with_options(
+                sort.expr.get_type(input)?,
+                options,
+            ))
+        })
+        .collect()
+}
+
+/// Encoding fields for whole rows of `schema`.
+pub(crate) fn row_fields(schema: &DFSchema) -> Vec<SortField> {
+    schema
+        .fields()
+        .iter()
+        .map(|field| SortField::new(field.data_type().clone()))
+        .collect()
+}
+
+pub(crate) struct CountedRows {
+    /// Key → multiplicity; never zero.
+    pub rows: BTreeMap<Vec<u8>, i64>,
+    dirty: HashSet<Vec<u8>>,
+    state: StateTable,
+}
+
+impl CountedRows {
+    /// The multiset stored in `state` as of `snapshot`.
+    pub fn load(state: StateTable, snapshot: &ReadSnapshot) -> Result<CountedRows> {
+        let mut rows = BTreeMap::new();
+        state.load(snapshot, |key, value| {
+            rows.insert(key.to_vec(), Decoder(value).i64()?);
+            Ok(())
+        })?;
+        Ok(CountedRows {
+            rows,
+            dirty: HashSet::new(),
+            state,
+        })
+    }
+
+    /// Adds `weight` copies of `key` (negative to remove).
+    pub fn add(&mut self, key: Vec<u8>, weight: i64) {
+        let count = self.rows.entry(key.clone()).or_default();
+        *count += weight;
+        if *count == 0 {
+            self.rows.remove(&key);
+        }
+        self.dirty.insert(key);
+    }
+
+    /// Writes the keys changed since the last call.
+    pub fn persist(&mut self, write: &mut EpochWrite) {
+        for key in self.dirty.drain() {
+            match self.rows.get(&key) {
+                Some(count) => {
+                    let mut value = Encoder::default();
+                    value.i64(*count);
+                    self.state.put(write, &key, &value.0);
+                }
+                None => self.state.delete(write, &key),
+            }
+        }
+    }
+}

@@ -48,7 +48,8 @@ impl Database {
         for entry in catalog.entries() {
             ddl::register(&context, &store, &maintainer, &catalog, entry).await?;
         }
-        store.set_observer(maintainer.clone());
+        let observer: Arc<dyn weir_storage::ChangeObserver> = maintainer.clone();
+        store.set_observer(&observer);
         tracing::info!(
             objects = catalog.entries().count(),
             epoch = store.committed_epoch(),

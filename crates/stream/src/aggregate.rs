@@ -101,6 +101,16 @@ struct Group {
     accumulators: Vec<Accumulator>,
 }
 
+impl Group {
+    /// A group without rows, for `aggregates` aggregates.
+    fn empty(aggregates: usize) -> Group {
+        Group {
+            rows: 0,
+            accumulators: vec![Accumulator::default(); aggregates],
+        }
+    }
+}
+
 pub(crate) struct Aggregate {
     /// How many of `expressions` are group keys.
     group_exprs: usize,
@@ -182,13 +192,13 @@ impl Aggregate {
 
     /// The group's output values, or `None` when the group has no output row.
     fn output(&self, key: &[u8]) -> Result<Option<Vec<ScalarValue>>> {
-        let empty = Group {
-            rows: 0,
-            accumulators: vec![Accumulator::default(); self.specs.len()],
-        };
+        let empty;
         let group = match self.groups.get(key) {
             Some(group) if group.rows != 0 || self.is_global() => group,
-            None if self.is_global() => &empty,
+            None if self.is_global() => {
+                empty = Group::empty(self.specs.len());
+                &empty
+            }
             _ => return Ok(None),
         };
         self.specs
@@ -231,13 +241,7 @@ impl Operator for Aggregate {
         // Without GROUP BY the one group has its row from the start.
         match self.is_global() && !self.groups.contains_key(&[][..]) {
             true => {
-                self.groups.insert(
-                    vec![],
-                    Group {
-                        rows: 0,
-                        accumulators: vec![Accumulator::default(); self.specs.len()],
-                    },
-                );
+                self.groups.insert(vec![], Group::empty(self.specs.len()));
                 self.dirty.insert(vec![]);
                 let values = self.output(&[])?.expect("the global group has a row");
                 self.emit(vec![(vec![], values, 1)]).map(Some)
@@ -280,10 +284,10 @@ impl Operator for Aggregate {
         }
         let specs = self.specs.len();
         for (row, (key, weight)) in keys.iter().zip(chunk.weights().values()).enumerate() {
-            let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-                rows: 0,
-                accumulators: vec![Accumulator::default(); specs],
-            });
+            let group = self
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| Group::empty(specs));
             group.rows += weight;
             for ((spec, (values, mask)), accumulator) in
                 self.specs.iter().zip(&inputs).zip(&mut group.accumulators)

@@ -265,8 +265,8 @@ impl Operator for Join {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let other_columns = self.sides[other].decode_rows(&other_row)?;
         let pair_columns = match this {
-            0 => [this_columns, other_columns.clone()].concat(),
-            _ => [other_columns.clone(), this_columns].concat(),
+            0 => [this_columns, other_columns].concat(),
+            _ => [other_columns, this_columns].concat(),
         };
         let options = datafusion::arrow::array::RecordBatchOptions::new()
             .with_row_count(Some(this_index.len()));

@@ -15,6 +15,7 @@ use weir_common::{Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
 use crate::maintainer::Maintainer;
+use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
 use crate::{bytea_input, ddl, functions, json_operators, system};
 
@@ -127,6 +128,7 @@ fn base_context() -> Result<SessionContext> {
     let context = SessionContext::new_with_config(config);
     datafusion_pg_catalog::setup_pg_catalog(&context, DATABASE_NAME, EmptyContextProvider)
         .map_err(|e| WeirError::from(*e))?;
+    pg_class::install(context.state().catalog_list(), DATABASE_NAME)?;
     functions::register_shared(&context);
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_type_planner(Arc::new(WeirTypePlanner))

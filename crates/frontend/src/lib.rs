@@ -17,6 +17,7 @@ mod json_operators;
 mod maintainer;
 mod materialized;
 mod outcome;
+mod pg_class;
 mod session;
 mod settings;
 mod system;

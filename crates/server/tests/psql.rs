@@ -90,6 +90,35 @@ fn describe_with_details_shows_storage_and_view_definitions() {
 }
 
 #[test]
+fn materialized_views_are_listed_and_described_as_such() {
+    let server = setup();
+    run(
+        &server,
+        "CREATE MATERIALIZED VIEW spend AS SELECT customer, sum(amount) AS total FROM orders GROUP BY customer",
+    );
+    let listed = run(&server, r"\dm");
+    assert!(
+        listed.contains("spend") && listed.contains("materialized view"),
+        "{listed}"
+    );
+    assert!(!listed.contains("big_orders"), "{listed}");
+    assert!(!run(&server, r"\dt").contains("spend"));
+    let described = run(&server, r"\d+ spend");
+    for expected in [
+        "Materialized view \"public.spend\"",
+        "customer",
+        "total",
+        "View definition:",
+        "GROUP BY customer",
+    ] {
+        assert!(
+            described.contains(expected),
+            "missing {expected:?} in\n{described}"
+        );
+    }
+}
+
+#[test]
 fn system_schema_is_listed_and_read_only() {
     let server = setup();
     let schemas = run(&server, r"\dn");

@@ -257,12 +257,11 @@ impl Session {
                     .with_hint("Use psql's \\copy to read or write a file on the client.")),
                 }
             }
-            Statement::Explain { statement, .. } if matches!(statement.as_ref(), Statement::CreateView(create) if create.materialized) =>
+            Statement::Explain { ref statement, .. }
+                if let Statement::CreateView(create) = statement.as_ref()
+                    && create.materialized =>
             {
-                let Statement::CreateView(create) = *statement else {
-                    unreachable!("matched above");
-                };
-                self.explain_materialized(&create).await
+                self.explain_materialized(create).await
             }
             Statement::ExplainTable {
                 describe_alias: DescribeAlias::Explain,
@@ -711,15 +710,23 @@ fn normalize_identifier(text: &str) -> String {
 
 /// Statements DataFusion plans and runs: queries and DML.
 fn planned_by_datafusion(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::Query(_)
-            | Statement::Insert(_)
-            | Statement::Update(_)
-            | Statement::Delete(_)
-            | Statement::Truncate(_)
-            | Statement::Explain { .. }
-    )
+    match statement {
+        Statement::Explain { .. } => !explains_materialized_view(statement),
+        statement => matches!(
+            statement,
+            Statement::Query(_)
+                | Statement::Insert(_)
+                | Statement::Update(_)
+                | Statement::Delete(_)
+                | Statement::Truncate(_)
+        ),
+    }
+}
+
+/// `EXPLAIN CREATE MATERIALIZED VIEW …`, which weir answers with the stream plan.
+fn explains_materialized_view(statement: &Statement) -> bool {
+    matches!(statement, Statement::Explain { statement, .. }
+        if matches!(statement.as_ref(), Statement::CreateView(create) if create.materialized))
 }
 
 fn writes_data(statement: &Statement) -> bool {
@@ -791,7 +798,7 @@ fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
         Statement::ShowTables { .. } | Statement::ShowViews { .. } => {
             Some(vec![OBJECT_LIST_COLUMN.to_owned()])
         }
-        Statement::Explain { statement, .. } if matches!(statement.as_ref(), Statement::CreateView(c) if c.materialized) => {
+        Statement::Explain { .. } if explains_materialized_view(statement) => {
             Some(vec![EXPLAIN_COLUMN.to_owned()])
         }
         Statement::ExplainTable { .. } => Some(vec![EXPLAIN_COLUMN.to_owned()]),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use datafusion::common::Column;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::common::{DFSchema, DFSchemaRef, FunctionalDependencies};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     Distinct, Expr, FetchType, LogicalPlan, Operator, SkipType, Sort, Volatility,
@@ -133,10 +133,15 @@ impl Builder {
                 if scan.fetch.is_some() {
                     return Err(unsupported("LIMIT without ORDER BY"));
                 }
-                let schema = Arc::new(DFSchema::try_from_qualified_schema(
-                    scan.table_name.clone(),
-                    &scan.source.schema(),
-                )?);
+                let table_schema = scan.source.schema();
+                let keys = FunctionalDependencies::new_from_constraints(
+                    scan.source.constraints(),
+                    table_schema.fields().len(),
+                );
+                let schema = Arc::new(
+                    DFSchema::try_from_qualified_schema(scan.table_name.clone(), &table_schema)?
+                        .with_functional_dependencies(keys)?,
+                );
                 let relation = scan.table_name.clone();
                 let mut id = self.push(NodeKind::Source { relation }, vec![], schema.clone())?;
                 if let Some(predicate) = conjunction(scan.filters.clone()) {

@@ -1,9 +1,13 @@
 //! The text of `EXPLAIN` for a stream plan: one line per operator, inputs indented below
-//! the operator they feed, with each operator's state.
+//! the operator they feed, with each operator's stream key and state.
+//!
+//! The stream key is printed as `key [columns]`; `key [all columns, counted]` says the
+//! operator's output has no key, so equal rows may repeat and are kept with a count.
 
 use std::fmt::Write;
 
 use crate::plan::{NodeId, NodeKind, StreamNode, StreamPlan};
+use crate::stream_key::StreamKey;
 
 impl StreamPlan {
     /// One line per operator, from the root down; a node shared by several users is
@@ -11,7 +15,8 @@ impl StreamPlan {
     pub fn explain(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let mut printed = vec![false; self.nodes.len()];
-        self.explain_node(self.root().id, 0, &mut printed, &mut lines);
+        let keys = self.stream_keys();
+        self.explain_node(self.root().id, 0, &keys, &mut printed, &mut lines);
         lines
     }
 
@@ -19,6 +24,7 @@ impl StreamPlan {
         &self,
         id: NodeId,
         depth: usize,
+        keys: &[Option<StreamKey>],
         printed: &mut [bool],
         lines: &mut Vec<String>,
     ) {
@@ -29,14 +35,15 @@ impl StreamPlan {
             return;
         }
         printed[usize::from(id)] = true;
-        lines.push(format!("{indent}#{id} {}", describe(node)));
+        let key = &keys[usize::from(id)];
+        lines.push(format!("{indent}#{id} {}", describe(node, key.as_deref())));
         for input in &node.inputs {
-            self.explain_node(*input, depth + 1, printed, lines);
+            self.explain_node(*input, depth + 1, keys, printed, lines);
         }
     }
 }
 
-fn describe(node: &StreamNode) -> String {
+fn describe(node: &StreamNode, key: Option<&[usize]>) -> String {
     let mut text = match &node.kind {
         NodeKind::Source { relation } => format!("Source {relation}"),
         NodeKind::Rename => format!("Rename as {}", qualifiers(node)),
@@ -89,6 +96,19 @@ fn describe(node: &StreamNode) -> String {
         }
         NodeKind::Values { rows } => format!("Values ({} rows)", rows.len()),
     };
+    match key {
+        Some(key) => {
+            let names: Vec<String> = key
+                .iter()
+                .map(|&column| match node.schema.qualified_field(column) {
+                    (Some(qualifier), field) => format!("{qualifier}.{}", field.name()),
+                    (None, field) => field.name().clone(),
+                })
+                .collect();
+            let _ = write!(text, " key [{}]", names.join(", "));
+        }
+        None => text.push_str(" key [all columns, counted]"),
+    }
     if node.is_stateful() {
         let _ = write!(text, " [state #{}]", node.id);
     }

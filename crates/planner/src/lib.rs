@@ -10,6 +10,8 @@
 mod build;
 mod explain;
 mod plan;
+mod stream_key;
 
 pub use build::plan_stream;
 pub use plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
+pub use stream_key::StreamKey;

@@ -12,8 +12,10 @@ use datafusion::common::Column;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DFSchemaRef, FunctionalDependencies};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{
-    Distinct, Expr, FetchType, LogicalPlan, Operator, SkipType, Sort, Volatility,
+    Distinct, Expr, ExprFunctionExt, FetchType, LogicalPlan, LogicalPlanBuilder, Operator,
+    SkipType, Sort, Volatility, col, lit,
 };
 use weir_common::{Result, WeirError};
 
@@ -227,9 +229,7 @@ impl Builder {
             }
             LogicalPlan::Join(join) => {
                 if join.null_aware {
-                    return Err(unsupported("NOT IN (subquery)").with_hint(
-                        "NOT EXISTS is maintained and means the same when no NULLs are involved.",
-                    ));
+                    return self.add(&not_in(join)?);
                 }
                 let left = self.add(&join.left)?;
                 let right = self.add(&join.right)?;
@@ -434,6 +434,44 @@ fn rank_bound(predicate: &Expr, rank: &Expr) -> Option<u64> {
         Operator::Lt => bound.checked_sub(1),
         _ => None,
     }
+}
+
+/// `x NOT IN (subquery)`, a null-aware anti join, as operators weir maintains: the anti
+/// join without the NULL rule, crossed with the subquery's row and NULL counts, keeping a
+/// row when the subquery is empty, or when `x` is not NULL, the subquery has no NULL and
+/// nothing matched.
+fn not_in(join: &datafusion::logical_expr::Join) -> Result<LogicalPlan> {
+    let ([(outer, inner)], None) = (join.on.as_slice(), &join.filter) else {
+        return Err(unsupported("NOT IN (subquery) with a correlated condition")
+            .with_hint("NOT EXISTS is maintained and means the same when no NULLs are involved."));
+    };
+    let rows = "__weir_not_in_rows";
+    let nulls = "__weir_not_in_nulls";
+    let counts = LogicalPlanBuilder::from(join.right.as_ref().clone())
+        .aggregate(
+            Vec::<Expr>::new(),
+            vec![
+                count(lit(1)).alias(rows),
+                count(lit(1))
+                    .filter(inner.clone().is_null())
+                    .build()?
+                    .alias(nulls),
+            ],
+        )?
+        .build()?;
+    let anti = LogicalPlan::Join(datafusion::logical_expr::Join {
+        null_aware: false,
+        ..join.clone()
+    });
+    let keep = col(rows)
+        .eq(lit(0i64))
+        .or(outer.clone().is_not_null().and(col(nulls).eq(lit(0i64))));
+    let kept_columns = join.schema.columns().into_iter().map(Expr::Column);
+    Ok(LogicalPlanBuilder::from(anti)
+        .cross_join(counts)?
+        .filter(keep)?
+        .project(kept_columns)?
+        .build()?)
 }
 
 fn check_aggregate(expr: &Expr) -> Result<()> {

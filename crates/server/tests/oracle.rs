@@ -181,9 +181,9 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                 true => format!(" AND {}", predicate(random, "b")),
                 false => String::new(),
             };
-            match random.chance(30) && negated.is_empty() {
+            match random.chance(40) {
                 true => format!(
-                    "SELECT a.id AS c0, a.v AS c1 FROM {} a WHERE a.k IN (SELECT b.k FROM {inner} b WHERE b.v > {})",
+                    "SELECT a.id AS c0, a.v AS c1 FROM {} a WHERE a.k {negated}IN (SELECT b.k FROM {inner} b WHERE b.v > {})",
                     random.pick(&TABLES),
                     random.below(10)
                 ),

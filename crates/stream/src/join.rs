@@ -229,6 +229,13 @@ impl Operator for Join {
         let rows = chunk.rows();
         let weights = chunk.weights().values();
         let keys = self.sides[this].key_encoder.convert_columns(&key_columns)?;
+        // A cross join has no key columns, and every row the same, empty key.
+        let key_of = |i: usize| -> &[u8] {
+            match key_columns.is_empty() {
+                true => &[],
+                false => keys.row(i).data(),
+            }
+        };
         let encoded_rows = self.sides[this]
             .row_encoder
             .convert_columns(rows.columns())?;
@@ -247,7 +254,7 @@ impl Operator for Join {
             .enumerate()
             .filter(|(_, matchable)| **matchable)
         {
-            if let Some((key, bucket)) = self.sides[other].rows.get_key_value(keys.row(i).as_ref())
+            if let Some((key, bucket)) = self.sides[other].rows.get_key_value(key_of(i))
             {
                 for (row, entry) in bucket {
                     this_index.push(i as u32);
@@ -373,7 +380,7 @@ impl Operator for Join {
             if !matchable[i] {
                 continue;
             }
-            let key = keys.row(i).as_ref().to_vec();
+            let key = key_of(i).to_vec();
             let row = encoded_rows.row(i).as_ref().to_vec();
             let bucket = side.rows.entry(key.clone()).or_default();
             let entry = bucket.entry(row.clone()).or_default();

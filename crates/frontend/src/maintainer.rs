@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::common::TableReference;
-use weir_common::{Result, StreamChunk};
+use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
 use weir_storage::{ChangeObserver, EpochWrite, ReadSnapshot, Store, ViewRows};
 use weir_stream::Dataflow;
@@ -101,10 +101,13 @@ impl Maintainer {
         write: &mut EpochWrite,
     ) -> Result<Dataflow> {
         let mut dataflow = Dataflow::new(id, plan.clone(), latest)?;
-        let mut changes = vec![dataflow.initial()?];
-        for (relation, chunk) in inputs {
-            changes.push(dataflow.push(relation, chunk)?);
-        }
+        let changes = contain_panics(|| {
+            let mut changes = vec![dataflow.initial()?];
+            for (relation, chunk) in inputs {
+                changes.push(dataflow.push(relation, chunk)?);
+            }
+            Ok(changes)
+        })?;
         rows.apply(&changes, latest, write)?;
         dataflow.persist(write)?;
         self.lock().errors.record(id, dataflow.take_errors(), write);
@@ -176,7 +179,7 @@ impl ChangeObserver for Maintainer {
             errors,
             ..
         } = &mut *views;
-        let result = propagate(list, errors, table, changes, latest, write);
+        let result = contain_panics(|| propagate(list, errors, table, changes, latest, write));
         if result.is_err()
             && let Err(error) = self.reload(&mut views)
         {
@@ -191,6 +194,22 @@ impl ChangeObserver for Maintainer {
             tracing::error!(%error, "could not reload materialized views after a failed commit");
         }
     }
+}
+
+/// Runs operator code, turning a panic (a bug) into an internal error of the statement, so
+/// that one bad view fails the statements that reach it, not the server; the caller then
+/// rebuilds the dataflows from the committed state.
+fn contain_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        Err(WeirError::internal(format!(
+            "a materialized view's operator failed: {message}"
+        )))
+    })
 }
 
 /// Sends `changes` of `table` through every view that reads it, and those views'

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use datafusion::common::Column;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, DFSchemaRef, FunctionalDependencies};
-use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     Distinct, Expr, ExprFunctionExt, FetchType, LogicalPlan, LogicalPlanBuilder, Operator,
     SkipType, Sort, Volatility, col, lit,
@@ -25,7 +25,7 @@ use crate::plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
 const WINDOW_REFUSAL: &str = "window functions (OVER) other than a top-N per group";
 
 /// Aggregate functions the incremental aggregation maintains.
-pub const MAINTAINED_AGGREGATES: [&str; 11] = [
+pub const MAINTAINED_AGGREGATES: [&str; 13] = [
     "count",
     "sum",
     "avg",
@@ -37,6 +37,8 @@ pub const MAINTAINED_AGGREGATES: [&str; 11] = [
     "var_pop",
     "stddev",
     "stddev_pop",
+    "string_agg",
+    "array_agg",
 ];
 
 /// Plans the incremental maintenance of a query. `written` is the query as planned from
@@ -486,10 +488,11 @@ fn check_aggregate(expr: &Expr) -> Result<()> {
     if !MAINTAINED_AGGREGATES.contains(&name) {
         return Err(unsupported(&format!("the aggregate function {name}()")));
     }
-    if function.params.distinct && name != "count" {
+    let collects = matches!(name, "string_agg" | "array_agg");
+    if function.params.distinct && name != "count" && !collects {
         return Err(unsupported(&format!("{name}(DISTINCT …)")));
     }
-    if !function.params.order_by.is_empty() {
+    if !function.params.order_by.is_empty() && !collects {
         return Err(unsupported(&format!("ORDER BY inside {name}()")));
     }
     Ok(())

@@ -149,6 +149,10 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                 format!("count(*) FILTER (WHERE {value_of}.v > 5)"),
                 format!("bool_or({value_of}.v > 10)"),
                 format!("bool_and({value_of}.s = 'a')"),
+                // One ordering for all, as DataFusion's batch answer requires.
+                format!("string_agg({value_of}.s, ',' ORDER BY {value_of}.s)"),
+                format!("string_agg(DISTINCT {value_of}.s, '' ORDER BY {value_of}.s)"),
+                format!("array_agg({value_of}.s ORDER BY {value_of}.s)"),
             ];
             let chosen: Vec<String> = (0..1 + random.below(3))
                 .map(|index| format!("{} AS g{index}", random.pick(&aggregates)))

@@ -5,6 +5,8 @@
 //! * `var_samp`, `var_pop`, `stddev_samp`, `stddev_pop` keep the count, sum and sum of
 //!   squares of their values as floats, so their results may differ from a one-pass
 //!   computation in the last digits.
+//! * `string_agg` and `array_agg` keep a multiset ordered by their `ORDER BY`; see
+//!   [`crate::ordered_values`].
 //! * `min`, `max` and `count(DISTINCT …)` keep a multiset (value → multiplicity) of the
 //!   group's non-null values, values ordered as SQL orders them, so deleting the current
 //!   minimum reveals the next one.
@@ -37,6 +39,11 @@ pub(crate) enum Function {
     VarPop,
     StddevSamp,
     StddevPop,
+    /// `string_agg` and `array_agg`: every value (or every non-null one) in a multiset
+    /// ordered by the aggregate's `ORDER BY`; see [`crate::ordered_values`].
+    Collect {
+        keeps_nulls: bool,
+    },
 }
 
 /// The argument values of one chunk, read once for all its rows.
@@ -54,10 +61,11 @@ pub(crate) enum Values {
 
 impl Values {
     /// Reads `argument` as `function` needs it; `encoder` orders values for the multiset
-    /// aggregates.
+    /// aggregates, after the `ordering` columns of an aggregate's `ORDER BY`.
     pub fn read(
         function: Function,
         argument: Option<&ArrayRef>,
+        ordering: &[ArrayRef],
         encoder: Option<&RowConverter>,
     ) -> Result<Values> {
         let Some(argument) = argument else {
@@ -74,6 +82,20 @@ impl Values {
                 Values::Encoded(
                     (0..argument.len())
                         .map(|i| argument.is_valid(i).then(|| rows.row(i).as_ref().to_vec()))
+                        .collect(),
+                )
+            }
+            Function::Collect { keeps_nulls } => {
+                let encoder = encoder.expect("collecting aggregates have an encoder");
+                let mut columns = ordering.to_vec();
+                columns.push(argument.clone());
+                let rows = encoder.convert_columns(&columns)?;
+                Values::Encoded(
+                    (0..argument.len())
+                        .map(|i| {
+                            (keeps_nulls || argument.is_valid(i))
+                                .then(|| rows.row(i).as_ref().to_vec())
+                        })
                         .collect(),
                 )
             }
@@ -233,6 +255,11 @@ impl Accumulator {
                 }
                 _ => ScalarValue::Float64(Some(self.integer_sum as f64 / self.count as f64)),
             },
+            Function::Collect { .. } => {
+                return Err(WeirError::internal(
+                    "string_agg and array_agg are read through ordered_values",
+                ));
+            }
             Function::Min | Function::Max => {
                 let entry = match function {
                     Function::Min => self.multiset.keys().next(),
@@ -274,7 +301,7 @@ mod tests {
     fn min_survives_deleting_the_current_minimum() {
         let encoder = value_encoder(&DataType::Int32).unwrap();
         let column: ArrayRef = Arc::new(Int32Array::from(vec![Some(5), Some(3), None]));
-        let values = Values::read(Function::Min, Some(&column), Some(&encoder)).unwrap();
+        let values = Values::read(Function::Min, Some(&column), &[], Some(&encoder)).unwrap();
         let mut min = Accumulator::default();
         for row in 0..3 {
             min.update(Function::Min, &values, row, 1);
@@ -298,7 +325,7 @@ mod tests {
     #[test]
     fn sums_and_averages_retract() {
         let column: ArrayRef = Arc::new(Int32Array::from(vec![Some(4), Some(6), None]));
-        let values = Values::read(Function::Avg, Some(&column), None).unwrap();
+        let values = Values::read(Function::Avg, Some(&column), &[], None).unwrap();
         let mut avg = Accumulator::default();
         for row in 0..3 {
             avg.update(Function::Avg, &values, row, 1);

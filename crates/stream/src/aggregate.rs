@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -21,6 +22,7 @@ use weir_storage::{EpochWrite, ReadSnapshot};
 use crate::accumulator::{Accumulator, Function, Values, value_encoder};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
+use crate::ordered_values::Collection;
 use crate::row_errors::{RowError, evaluate_or_skip};
 use crate::state::{Decoder, Encoder, StateTable};
 
@@ -29,6 +31,11 @@ struct Spec {
     function: Function,
     argument: Option<Compiled>,
     argument_type: Option<DataType>,
+    /// The aggregate's own `ORDER BY` expressions (string_agg, array_agg).
+    ordering: Vec<Compiled>,
+    /// How string_agg and array_agg build their result.
+    collection: Option<Collection>,
+    distinct: bool,
     filter: Option<Compiled>,
     output_type: DataType,
     encoder: Option<Arc<RowConverter>>,
@@ -61,6 +68,8 @@ impl Spec {
             "var_pop" => Function::VarPop,
             "stddev" => Function::StddevSamp,
             "stddev_pop" => Function::StddevPop,
+            "string_agg" => Function::Collect { keeps_nulls: false },
+            "array_agg" => Function::Collect { keeps_nulls: true },
             other => {
                 return Err(WeirError::not_supported(format!(
                     "the aggregate function {other}() in a materialized view"
@@ -71,9 +80,33 @@ impl Spec {
             Some(arg) if function != Function::CountRows => Some(arg.get_type(input)?),
             _ => None,
         };
+        let collection = match aggregate.func.name() {
+            "string_agg" => Some(Collection::String {
+                delimiter: delimiter(params.args.get(1))?,
+            }),
+            "array_agg" => Some(Collection::Array),
+            _ => None,
+        };
         let encoder = match (&argument_type, function) {
             (Some(data_type), Function::Min | Function::Max | Function::CountDistinct) => {
                 Some(value_encoder(data_type)?)
+            }
+            (Some(data_type), Function::Collect { .. }) => {
+                let mut fields = params
+                    .order_by
+                    .iter()
+                    .map(|sort| {
+                        Ok(SortField::new_with_options(
+                            sort.expr.get_type(input)?,
+                            SortOptions {
+                                descending: !sort.asc,
+                                nulls_first: sort.nulls_first,
+                            },
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                fields.push(SortField::new(data_type.clone()));
+                Some(Arc::new(RowConverter::new(fields)?))
             }
             _ => None,
         };
@@ -84,6 +117,13 @@ impl Spec {
                 _ => None,
             },
             argument_type,
+            ordering: params
+                .order_by
+                .iter()
+                .map(|sort| compile(&sort.expr, input))
+                .collect::<Result<_>>()?,
+            collection,
+            distinct: params.distinct,
             filter: params
                 .filter
                 .as_deref()
@@ -92,6 +132,35 @@ impl Spec {
             output_type,
             encoder,
         })
+    }
+
+    /// The aggregate's value from its accumulator.
+    fn value(&self, accumulator: &Accumulator) -> Result<ScalarValue> {
+        match (&self.collection, &self.encoder) {
+            (Some(collection), Some(encoder)) => collection.value(
+                &accumulator.multiset,
+                self.distinct,
+                encoder,
+                &self.output_type,
+            ),
+            _ => accumulator.value(
+                self.function,
+                self.argument_type.as_ref(),
+                &self.output_type,
+                self.encoder.as_deref(),
+            ),
+        }
+    }
+}
+
+/// string_agg's delimiter, which must be a constant; NULL joins without one.
+fn delimiter(argument: Option<&Expr>) -> Result<String> {
+    match argument {
+        Some(Expr::Literal(value, _)) if value.is_null() => Ok(String::new()),
+        Some(Expr::Literal(value, _)) => Ok(value.to_string()),
+        _ => Err(WeirError::not_supported(
+            "string_agg with a delimiter that is not a constant in a materialized view",
+        )),
     }
 }
 
@@ -114,8 +183,8 @@ impl Group {
 pub(crate) struct Aggregate {
     /// How many of `expressions` are group keys.
     group_exprs: usize,
-    /// Every expression evaluated per row: the group keys, then each aggregate's argument
-    /// and filter (where it has them).
+    /// Every expression evaluated per row: the group keys, then each aggregate's argument,
+    /// `ORDER BY` expressions and filter (where it has them).
     expressions: Vec<Compiled>,
     specs: Vec<Spec>,
     /// Encodes group values into keys; `None` without `GROUP BY`.
@@ -159,6 +228,7 @@ impl Aggregate {
         let mut expressions = group_exprs;
         for spec in &specs {
             expressions.extend(spec.argument.iter().cloned());
+            expressions.extend(spec.ordering.iter().cloned());
             expressions.extend(spec.filter.iter().cloned());
         }
         let mut aggregate = Aggregate {
@@ -204,14 +274,7 @@ impl Aggregate {
         self.specs
             .iter()
             .zip(&group.accumulators)
-            .map(|(spec, accumulator)| {
-                accumulator.value(
-                    spec.function,
-                    spec.argument_type.as_ref(),
-                    &spec.output_type,
-                    spec.encoder.as_deref(),
-                )
-            })
+            .map(|(spec, accumulator)| spec.value(accumulator))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
@@ -269,7 +332,13 @@ impl Operator for Aggregate {
         let mut inputs = Vec::with_capacity(self.specs.len());
         for spec in &self.specs {
             let argument = spec.argument.as_ref().and_then(|_| columns.next());
-            let values = Values::read(spec.function, argument.as_ref(), spec.encoder.as_deref())?;
+            let ordering: Vec<ArrayRef> = columns.by_ref().take(spec.ordering.len()).collect();
+            let values = Values::read(
+                spec.function,
+                argument.as_ref(),
+                &ordering,
+                spec.encoder.as_deref(),
+            )?;
             let mask = spec.filter.as_ref().and_then(|_| columns.next());
             inputs.push((values, mask));
         }

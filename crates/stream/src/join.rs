@@ -254,8 +254,7 @@ impl Operator for Join {
             .enumerate()
             .filter(|(_, matchable)| **matchable)
         {
-            if let Some((key, bucket)) = self.sides[other].rows.get_key_value(key_of(i))
-            {
+            if let Some((key, bucket)) = self.sides[other].rows.get_key_value(key_of(i)) {
                 for (row, entry) in bucket {
                     this_index.push(i as u32);
                     other_key.push(key);

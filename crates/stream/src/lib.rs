@@ -14,6 +14,7 @@ mod filter;
 mod group_top_n;
 mod join;
 mod operator;
+mod ordered_values;
 mod pass_through;
 mod project;
 mod row_errors;

@@ -20,6 +20,7 @@ use datafusion::logical_expr::{
 use weir_common::{Result, WeirError};
 
 use crate::plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
+use crate::scalar_subquery::join_uncorrelated_subqueries;
 
 /// Which window functions are maintained, as a refusal says it.
 const WINDOW_REFUSAL: &str = "window functions (OVER) other than a top-N per group";
@@ -45,9 +46,10 @@ pub const MAINTAINED_AGGREGATES: [&str; 13] = [
 /// its SQL, before optimization; `optimized` the same after DataFusion's optimizer.
 pub fn plan_stream(written: &LogicalPlan, optimized: &LogicalPlan) -> Result<StreamPlan> {
     refuse_changing_functions(written)?;
-    refuse_remaining_subqueries(optimized)?;
+    let optimized = join_uncorrelated_subqueries(optimized.clone())?;
+    refuse_remaining_subqueries(&optimized)?;
     let mut builder = Builder::default();
-    builder.add(optimized)?;
+    builder.add(&optimized)?;
     Ok(StreamPlan {
         nodes: builder.nodes,
     })
@@ -78,8 +80,8 @@ fn refuse_changing_functions(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
-/// Subqueries the optimizer turned into joins are maintained; those it left in place
-/// (a scalar subquery without correlation, say) are not yet.
+/// Subqueries the optimizer turned into joins, and uncorrelated scalar subqueries, are
+/// maintained; any other left in place is not.
 fn refuse_remaining_subqueries(plan: &LogicalPlan) -> Result<()> {
     let mut found = false;
     plan.apply(|node| {
@@ -97,8 +99,7 @@ fn refuse_remaining_subqueries(plan: &LogicalPlan) -> Result<()> {
         })
     })?;
     match found {
-        true => Err(unsupported("this subquery")
-            .with_hint("Scalar subqueries are maintained when they are correlated; join with the subquery instead.")),
+        true => Err(unsupported("this subquery").with_hint("Join with the subquery instead.")),
         false => Ok(()),
     }
 }
@@ -498,7 +499,7 @@ fn check_aggregate(expr: &Expr) -> Result<()> {
     Ok(())
 }
 
-fn unsupported(what: &str) -> WeirError {
+pub(crate) fn unsupported(what: &str) -> WeirError {
     WeirError::not_supported(format!("{what} in a materialized view"))
 }
 

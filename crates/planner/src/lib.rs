@@ -10,6 +10,7 @@
 mod build;
 mod explain;
 mod plan;
+mod scalar_subquery;
 mod stream_key;
 
 pub use build::plan_stream;

@@ -19,6 +19,7 @@ use datafusion::logical_expr::{
 };
 use weir_common::{Result, WeirError};
 
+use crate::grouping_sets::union_of_groupings;
 use crate::plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
 use crate::scalar_subquery::join_uncorrelated_subqueries;
 
@@ -193,15 +194,15 @@ impl Builder {
                 self.push(NodeKind::Rename, vec![input], alias.schema.clone())
             }
             LogicalPlan::Aggregate(aggregate) => {
+                for expr in &aggregate.aggr_expr {
+                    check_aggregate(expr)?;
+                }
                 if aggregate
                     .group_expr
                     .iter()
                     .any(|e| matches!(e, Expr::GroupingSet(_)))
                 {
-                    return Err(unsupported("GROUPING SETS, ROLLUP and CUBE"));
-                }
-                for expr in &aggregate.aggr_expr {
-                    check_aggregate(expr)?;
+                    return self.add(&union_of_groupings(aggregate)?);
                 }
                 let input = self.add(&aggregate.input)?;
                 self.push(

@@ -9,6 +9,7 @@
 
 mod build;
 mod explain;
+mod grouping_sets;
 mod plan;
 mod scalar_subquery;
 mod stream_key;

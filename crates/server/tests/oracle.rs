@@ -157,9 +157,18 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
             let chosen: Vec<String> = (0..1 + random.below(3))
                 .map(|index| format!("{} AS g{index}", random.pick(&aggregates)))
                 .collect();
-            let mut sql = match random.chance(20) {
-                true => format!("SELECT {} FROM {from}", chosen.join(", ")),
-                false => format!(
+            let mut sql = match random.below(10) {
+                0 | 1 => format!("SELECT {} FROM {from}", chosen.join(", ")),
+                2 => format!(
+                    "SELECT {group}.k AS gk, {group}.s AS gs, {} FROM {from} GROUP BY {}",
+                    chosen.join(", "),
+                    random.pick(&[
+                        format!("ROLLUP ({group}.k, {group}.s)"),
+                        format!("CUBE ({group}.k, {group}.s)"),
+                        format!("GROUPING SETS (({group}.k), ({group}.s), ())"),
+                    ])
+                ),
+                _ => format!(
                     "SELECT {group}.k AS gk, {} FROM {from} GROUP BY {group}.k",
                     chosen.join(", ")
                 ),

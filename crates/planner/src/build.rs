@@ -23,9 +23,6 @@ use crate::grouping_sets::union_of_groupings;
 use crate::plan::{NodeId, NodeKind, RankFunction, StreamNode, StreamPlan};
 use crate::scalar_subquery::join_uncorrelated_subqueries;
 
-/// Which window functions are maintained, as a refusal says it.
-const WINDOW_REFUSAL: &str = "window functions (OVER) other than a top-N per group";
-
 /// Aggregate functions the incremental aggregation maintains.
 pub const MAINTAINED_AGGREGATES: [&str; 13] = [
     "count",
@@ -177,9 +174,7 @@ impl Builder {
                     projection.schema.clone(),
                 )
             }
-            LogicalPlan::Filter(filter) if window_below(&filter.input).is_some() => {
-                self.group_top_n(filter)
-            }
+            LogicalPlan::Filter(filter) if let Some(id) = self.group_top_n(filter)? => Ok(id),
             LogicalPlan::Filter(filter) => {
                 let input = self.add(&filter.input)?;
                 let predicate = filter.predicate.clone();
@@ -292,7 +287,16 @@ impl Builder {
                 };
                 self.push(NodeKind::Values { rows }, vec![], empty.schema.clone())
             }
-            LogicalPlan::Window(_) => Err(unsupported(WINDOW_REFUSAL)),
+            LogicalPlan::Window(window) => {
+                let input = self.add(&window.input)?;
+                self.push(
+                    NodeKind::Window {
+                        functions: window.window_expr.clone(),
+                    },
+                    vec![input],
+                    window.schema.clone(),
+                )
+            }
             LogicalPlan::Distinct(Distinct::On(_)) => Err(unsupported("DISTINCT ON")),
             other => Err(unsupported(&format!(
                 "{} plans",
@@ -310,23 +314,25 @@ impl Builder {
 impl Builder {
     /// `WHERE rank <= N` over `row_number()`, `rank()` or `dense_rank()` OVER (PARTITION
     /// BY … ORDER BY …): a group top-N; the rest of the WHERE stays a filter above it.
-    fn group_top_n(&mut self, filter: &datafusion::logical_expr::Filter) -> Result<NodeId> {
-        let (window, projection) = window_below(&filter.input).expect("checked by the caller");
-        let refuse = || unsupported(WINDOW_REFUSAL);
+    /// `None` when the filter is not one; a window below is then recomputed per partition.
+    fn group_top_n(&mut self, filter: &datafusion::logical_expr::Filter) -> Result<Option<NodeId>> {
+        let Some((window, projection)) = window_below(&filter.input) else {
+            return Ok(None);
+        };
         let [window_expr] = window.window_expr.as_slice() else {
-            return Err(refuse());
+            return Ok(None);
         };
         let Expr::WindowFunction(function) = window_expr.clone().unalias() else {
-            return Err(refuse());
+            return Ok(None);
         };
         let rank = match function.fun.name() {
             "row_number" => RankFunction::RowNumber,
             "rank" => RankFunction::Rank,
             "dense_rank" => RankFunction::DenseRank,
-            _ => return Err(refuse()),
+            _ => return Ok(None),
         };
         if function.params.order_by.is_empty() {
-            return Err(refuse());
+            return Ok(None);
         }
         let rank_column = Expr::Column(Column::from(
             window
@@ -342,7 +348,7 @@ impl Builder {
             }
         }
         let Some(limit) = limit else {
-            return Err(refuse());
+            return Ok(None);
         };
         let input = self.add(&window.input)?;
         let mut id = self.push(
@@ -371,7 +377,7 @@ impl Builder {
                 filter.input.schema().clone(),
             )?;
         }
-        Ok(id)
+        Ok(Some(id))
     }
 
     fn top_n(&mut self, sort: &Sort, offset: usize, limit: Option<usize>) -> Result<NodeId> {

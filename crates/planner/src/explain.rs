@@ -95,6 +95,7 @@ fn describe(node: &StreamNode, key: Option<&[usize]>) -> String {
             )
         }
         NodeKind::Values { rows } => format!("Values ({} rows)", rows.len()),
+        NodeKind::Window { functions } => format!("Window {}", list(functions)),
     };
     match key {
         Some(key) => {

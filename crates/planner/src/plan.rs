@@ -57,7 +57,11 @@ impl StreamNode {
     pub fn is_stateful(&self) -> bool {
         matches!(
             self.kind,
-            NodeKind::Aggregate { .. } | NodeKind::Join { .. }
+            NodeKind::Aggregate { .. }
+                | NodeKind::Join { .. }
+                | NodeKind::TopN { .. }
+                | NodeKind::GroupTopN { .. }
+                | NodeKind::Window { .. }
         )
     }
 }
@@ -104,6 +108,8 @@ pub enum NodeKind {
         offset: usize,
         limit: usize,
     },
+    /// The input's rows, each with one more column per window function (`… OVER (…)`).
+    Window { functions: Vec<Expr> },
     /// Constant rows, inserted once when the view is created.
     Values { rows: Vec<Vec<Expr>> },
 }

@@ -3,7 +3,7 @@
 //! A source's key is its table's primary key; GROUP BY (and DISTINCT) columns key an
 //! aggregation, and a global aggregate has the empty key (at most one row); a join's key
 //! is its inputs' keys together (a semi or anti join keeps its kept side's); filters,
-//! renames and top-Ns keep their input's key, and a projection keeps it when it passes
+//! renames, top-Ns and window functions keep their input's key, and a projection keeps it when it passes
 //! the key columns through unchanged. Without a key (`None`) equal rows may repeat, and
 //! the operators keep such rows with a count.
 
@@ -26,7 +26,8 @@ impl StreamPlan {
                 NodeKind::Filter { .. }
                 | NodeKind::Rename
                 | NodeKind::TopN { .. }
-                | NodeKind::GroupTopN { .. } => input(0),
+                | NodeKind::GroupTopN { .. }
+                | NodeKind::Window { .. } => input(0),
                 NodeKind::Project { exprs } => {
                     let from = &self.nodes[usize::from(node.inputs[0])];
                     input(0).and_then(|key| passed_through(&key, from, exprs))

@@ -220,6 +220,28 @@ fn query(random: &mut Random, earlier_view: Option<&str>) -> String {
                 ),
             }
         }
+        6 if random.chance(50) => {
+            let function = random.pick(&[
+                "sum(a.v)",
+                "count(*)",
+                "avg(a.v)",
+                "lag(a.v)",
+                "lead(a.s, 2)",
+                "first_value(a.s)",
+                "row_number()",
+                "ntile(2)",
+                "cume_dist()",
+            ]);
+            let partition = match random.chance(70) {
+                true => "PARTITION BY a.k ",
+                false => "",
+            };
+            format!(
+                "SELECT a.id AS c0, a.k AS c1, {function} OVER ({partition}ORDER BY a.v, a.id) AS c2 \
+                 FROM {} a",
+                random.pick(&TABLES)
+            )
+        }
         6 => {
             let function = random.pick(&["row_number()", "rank()", "dense_rank()"]);
             format!(

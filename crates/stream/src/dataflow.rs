@@ -25,6 +25,7 @@ use crate::row_errors::RowError;
 use crate::state::StateTable;
 use crate::top_n::TopN;
 use crate::values::Values;
+use crate::window::Window;
 
 pub struct Dataflow {
     plan: StreamPlan,
@@ -60,6 +61,13 @@ impl Dataflow {
                     Box::new(Filter::new(compile(predicate, &input_schema(0))?))
                 }
                 NodeKind::Values { rows } => Box::new(Values::new(rows.clone(), output)),
+                NodeKind::Window { functions } => Box::new(Window::new(
+                    functions,
+                    &input_schema(0),
+                    &node.schema,
+                    state(),
+                    snapshot,
+                )?),
                 NodeKind::GroupTopN {
                     partition,
                     order,

@@ -21,6 +21,7 @@ mod row_errors;
 mod state;
 mod top_n;
 mod values;
+mod window;
 
 pub use dataflow::Dataflow;
 pub use row_errors::RowError;

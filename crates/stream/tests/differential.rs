@@ -37,6 +37,12 @@ const QUERIES: &[&str] = &[
     "SELECT * FROM (SELECT customer, amount, rank() OVER (PARTITION BY customer ORDER BY amount) AS r FROM orders) WHERE r <= 2",
     "SELECT * FROM (SELECT customer, amount, dense_rank() OVER (PARTITION BY customer ORDER BY amount) AS r FROM orders) WHERE r < 3 AND amount > 1",
     "SELECT customer, sum(amount) AS s FROM orders GROUP BY customer ORDER BY s NULLS FIRST, customer LIMIT 2",
+    "SELECT id, sum(amount) OVER (PARTITION BY customer ORDER BY id) AS s, lag(amount) OVER (PARTITION BY customer ORDER BY id) AS p FROM orders",
+    "SELECT id, count(*) OVER () AS n, ntile(3) OVER (ORDER BY amount, id) AS t FROM orders",
+    "SELECT customer, string_agg(CAST(amount AS VARCHAR), ',' ORDER BY amount, id) AS s, array_agg(id ORDER BY id) AS a FROM orders GROUP BY customer",
+    "SELECT id FROM customers WHERE id NOT IN (SELECT customer FROM orders)",
+    "SELECT id, amount FROM orders WHERE amount > (SELECT avg(amount) FROM orders)",
+    "SELECT customer, amount, count(*) FROM orders GROUP BY ROLLUP (customer, amount)",
 ];
 
 fn orders_schema() -> SchemaRef {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -17,7 +18,7 @@ use weir_storage::{ReadSnapshot, Store, keys};
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
-use crate::{bytea_input, ddl, functions, json_operators, system};
+use crate::{barrier, bytea_input, ddl, functions, json_operators, system};
 
 pub struct Database {
     store: Arc<Store>,
@@ -38,9 +39,10 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens the database in `data_dir`, creating it if it does not exist, and registers
-    /// every stored table and view again.
-    pub async fn open(data_dir: &Path) -> Result<Arc<Database>> {
+    /// Opens the database in `data_dir`, creating it if it does not exist, registers
+    /// every stored table and view again, and starts the barrier coordinator, which
+    /// applies deferred view maintenance every `barrier_interval`.
+    pub async fn open(data_dir: &Path, barrier_interval: Duration) -> Result<Arc<Database>> {
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
@@ -51,6 +53,7 @@ impl Database {
         }
         let observer: Arc<dyn weir_storage::ChangeObserver> = maintainer.clone();
         store.set_observer(&observer);
+        barrier::spawn(Arc::downgrade(&maintainer), barrier_interval);
         tracing::info!(
             objects = catalog.entries().count(),
             epoch = store.committed_epoch(),

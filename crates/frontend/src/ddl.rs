@@ -249,6 +249,9 @@ async fn create_materialized(
     };
     let store = database.store();
     let _writer = store.lock_writes().await;
+    // Deferred changes reach the existing views first, so that a view backfilled from
+    // them sees what its tables hold.
+    database.maintainer().flush_locked()?;
     let latest = store.snapshot();
     let mut write = EpochWrite::default();
     let dataflow = materialized::backfill(
@@ -387,6 +390,8 @@ pub(crate) async fn drop_objects(
         }
     }
     let _writer = database.store().lock_writes().await;
+    // Deferred changes of a dropped table must not outlive it (its id may be reused).
+    database.maintainer().flush_locked()?;
     database.store().commit(write)?;
     for entry in doomed {
         database.maintainer().forget(entry.id);

@@ -7,6 +7,7 @@
 //! committed epoch through one snapshot, and every statement that writes commits its
 //! changes as one atomic epoch.
 
+mod barrier;
 mod bytea_input;
 mod copy;
 mod copy_format;

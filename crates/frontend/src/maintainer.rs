@@ -9,6 +9,12 @@
 //! current when the statement returns (an implicit flush), and every `SELECT` sees all
 //! views at one epoch.
 //!
+//! A session with `implicit_flush` off commits its table changes with the changes
+//! themselves stored as pending (see [`PendingChanges`]) instead; the next barrier — the
+//! coordinator's tick, `FLUSH`, DDL, or any statement that maintains views at once —
+//! applies all pending changes in commit order first, in the write that deletes them.
+//! Until then the views lag behind those tables, but never behind one another.
+//!
 //! If anything fails before the commit, the affected dataflows are rebuilt from the last
 //! committed state, so memory never runs ahead of disk.
 
@@ -18,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use datafusion::common::TableReference;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
-use weir_storage::{ChangeObserver, EpochWrite, ReadSnapshot, Store, ViewRows};
+use weir_storage::{ChangeObserver, EpochWrite, PendingChanges, ReadSnapshot, Store, ViewRows};
 use weir_stream::Dataflow;
 
 use crate::view_errors::ErrorLog;
@@ -141,6 +147,75 @@ impl Maintainer {
         views.relations.remove(&id);
     }
 
+    /// Applies every deferred change to the views and commits the result as one epoch:
+    /// a barrier. Returns once everything committed before it reached the views.
+    pub async fn flush(&self) -> Result<()> {
+        let _writer = self.store.lock_writes().await;
+        self.flush_locked()
+    }
+
+    /// [`Maintainer::flush`] for a caller that holds the store's write lock.
+    pub fn flush_locked(&self) -> Result<()> {
+        let latest = self.store.snapshot();
+        if !PendingChanges::any(&latest)? {
+            return Ok(());
+        }
+        let mut write = EpochWrite::default();
+        {
+            let mut views = self.lock();
+            let inputs = self.take_pending(&views, &latest, &mut write)?;
+            self.apply(&mut views, &inputs, &latest, &mut write)?;
+        }
+        if let Err(error) = self.store.commit(write) {
+            self.abandoned();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The deferred changes as of `latest`, oldest first, deleted in `write`; changes of
+    /// tables dropped since are dropped with them.
+    fn take_pending(
+        &self,
+        views: &Views,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<Vec<(TableReference, StreamChunk)>> {
+        let mut inputs = Vec::new();
+        for pending in PendingChanges::read(latest)? {
+            write.delete(&pending.key);
+            if let Some(table) = views.relations.get(&pending.table_id) {
+                inputs.push((table.clone(), pending.changes));
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// Sends `inputs` through the views; on failure rebuilds the dataflows.
+    fn apply(
+        &self,
+        views: &mut Views,
+        inputs: &[(TableReference, StreamChunk)],
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<()> {
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        let Views {
+            views: list,
+            errors,
+            ..
+        } = views;
+        let result = contain_panics(|| propagate(list, errors, inputs, latest, write));
+        if result.is_err()
+            && let Err(error) = self.reload(views)
+        {
+            tracing::error!(%error, "could not reload materialized views after a failed change");
+        }
+        result
+    }
+
     /// Rebuilds every dataflow from the last committed state.
     fn reload(&self, views: &mut Views) -> Result<()> {
         let snapshot = self.store.snapshot();
@@ -170,22 +245,24 @@ impl ChangeObserver for Maintainer {
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
     ) -> Result<()> {
+        // Changes other sessions deferred go first, so that views see every change in
+        // commit order.
         let mut views = self.lock();
-        let Some(table) = views.relations.get(&table_id).cloned() else {
-            return Ok(());
-        };
-        let Views {
-            views: list,
-            errors,
-            ..
-        } = &mut *views;
-        let result = contain_panics(|| propagate(list, errors, table, changes, latest, write));
-        if result.is_err()
-            && let Err(error) = self.reload(&mut views)
-        {
-            tracing::error!(%error, "could not reload materialized views after a failed change");
+        let mut inputs = self.take_pending(&views, latest, write)?;
+        if let Some(table) = views.relations.get(&table_id) {
+            inputs.push((table.clone(), changes.clone()));
         }
-        result
+        self.apply(&mut views, &inputs, latest, write)
+    }
+
+    fn deferred(
+        &self,
+        table_id: u32,
+        changes: &StreamChunk,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<()> {
+        PendingChanges::add(latest, table_id, changes, write)
     }
 
     fn abandoned(&self) {
@@ -212,17 +289,17 @@ fn contain_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
-/// Sends `changes` of `table` through every view that reads it, and those views'
-/// changes through the views that read them.
+/// Sends `inputs` (changes of tables, in order) through every view that reads them, and
+/// those views' changes through the views that read them. Each view's new rows are
+/// written once, from all its changes together.
 fn propagate(
     views: &mut [View],
     errors: &mut ErrorLog,
-    table: TableReference,
-    changes: &StreamChunk,
+    inputs: &[(TableReference, StreamChunk)],
     latest: &ReadSnapshot,
     write: &mut EpochWrite,
 ) -> Result<()> {
-    let mut pending: Vec<(TableReference, StreamChunk)> = vec![(table, changes.clone())];
+    let mut pending: Vec<(TableReference, StreamChunk)> = inputs.to_vec();
     for view in views.iter_mut() {
         let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
         let mut out = Vec::new();

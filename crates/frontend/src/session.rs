@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
+use weir_storage::DeferMaintenance;
 
 use crate::copy::PendingCopy;
 use crate::copy_format::CopyFormat;
@@ -233,7 +234,10 @@ impl Session {
             }
             // Every statement commits its changes and those of the views they reach before
             // it returns, so by the time FLUSH runs everything before it is visible.
-            statement if weir_sql::is_flush(&statement) => Ok(Outcome::command("FLUSH")),
+            statement if weir_sql::is_flush(&statement) => {
+                self.database.maintainer().flush().await?;
+                Ok(Outcome::command("FLUSH"))
+            }
             Statement::Discard { .. } => {
                 self.reported_changes.extend(self.settings.reset_all());
                 Ok(Outcome::command("DISCARD ALL"))
@@ -530,12 +534,15 @@ impl Session {
     }
 
     /// A copy of the session's DataFusion state that reads the last committed epoch; every
-    /// table the statement touches reads this one snapshot.
+    /// table the statement touches reads this one snapshot. With `implicit_flush` off, its
+    /// writes leave view maintenance to the next barrier.
     fn statement_state(&self) -> SessionState {
         let mut state = self.context.state();
-        state
-            .config_mut()
-            .set_extension(Arc::new(self.database.store().snapshot()));
+        let config = state.config_mut();
+        config.set_extension(Arc::new(self.database.store().snapshot()));
+        if !self.settings.implicit_flush() {
+            config.set_extension(Arc::new(DeferMaintenance));
+        }
         state
     }
 

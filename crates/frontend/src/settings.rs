@@ -106,6 +106,13 @@ const PARAMETERS: &[Parameter] = &[
         "Accepted; has no effect.",
     ),
     parameter(
+        "implicit_flush",
+        "on",
+        false,
+        false,
+        "Whether DML returns once the materialized views reflect it (on), or leaves them to the next barrier (off, for bulk loads).",
+    ),
+    parameter(
         "integer_datetimes",
         "on",
         true,
@@ -340,6 +347,11 @@ impl Settings {
     }
 
     /// `statement_timeout`, if one is set.
+    /// Whether DML maintains the views before it returns.
+    pub fn implicit_flush(&self) -> bool {
+        self.get("implicit_flush").is_ok_and(|value| value == "on")
+    }
+
     pub fn statement_timeout(&self) -> Option<Duration> {
         let value = self.get("statement_timeout").ok()?;
         let timeout = parse_duration_ms(&value)?;
@@ -382,6 +394,11 @@ fn normalize(parameter: &Parameter, value: &str) -> Result<String> {
                 ms => format!("{ms}ms"),
             })
         }
+        "implicit_flush" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".to_owned()),
+            "off" | "false" | "no" | "0" => Ok("off".to_owned()),
+            _ => Err(invalid()),
+        },
         "extra_float_digits" => value
             .trim()
             .parse::<i32>()

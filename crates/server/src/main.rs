@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
@@ -37,6 +38,11 @@ struct Args {
         default_value = "scram-sha-256"
     )]
     auth_method: AuthMethod,
+
+    /// Milliseconds between barriers: how often changes whose view maintenance was
+    /// deferred (sessions with `SET implicit_flush = off`) reach the materialized views.
+    #[arg(long, env = "WEIR_BARRIER_INTERVAL_MS", default_value_t = 1000)]
+    barrier_interval_ms: u64,
 
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
     /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
@@ -83,7 +89,8 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let database = Database::open(&args.data_dir)
+    let barrier_interval = Duration::from_millis(args.barrier_interval_ms);
+    let database = Database::open(&args.data_dir, barrier_interval)
         .await
         .map_err(|error| error.to_string())?;
     let authentication = match (args.password, args.auth_method) {

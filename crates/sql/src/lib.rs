@@ -20,7 +20,9 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use weir_common::{Position, Result, WeirError};
 
@@ -50,25 +52,10 @@ const CATALOG_FRAGMENTS: [(&str, &str); 1] = [
 ///
 /// weir's own `FLUSH` (wait until every change before it is committed and visible in all
 /// views) is not in sqlparser's PostgreSQL dialect; it is carried as sqlparser's `FLUSH`
-/// statement with no options (see [`is_flush`]).
+/// statement with no options (see [`is_flush`]), alone or among other statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    if sql
-        .trim()
-        .trim_end_matches(';')
-        .trim()
-        .eq_ignore_ascii_case("flush")
-    {
-        return Ok(vec![Statement::Flush {
-            object_type: FlushType::Tables,
-            location: None,
-            channel: None,
-            read_lock: false,
-            export: false,
-            tables: vec![],
-        }]);
-    }
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-        .map_err(|error| at_character(syntax_error(error), sql))?;
+    let mut statements =
+        parse_with_flush(sql).map_err(|error| at_character(syntax_error(error), sql))?;
     if statements.iter().any(reads_system_catalog) {
         // The compatibility parser recognises some client queries by their exact text, so
         // it gets the text as the client sent it.
@@ -85,6 +72,46 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         answer_view_definitions(statement);
     }
     Ok(statements)
+}
+
+/// The statements of `sql` as sqlparser's PostgreSQL dialect parses them, with `FLUSH`
+/// alone between semicolons taken as weir's.
+fn parse_with_flush(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut statements = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        let next = parser.peek_token();
+        if next.token == Token::EOF {
+            return Ok(statements);
+        }
+        if expecting_delimiter {
+            return parser.expected("end of statement", next);
+        }
+        let flush = matches!(&next.token, Token::Word(word) if word.keyword == Keyword::FLUSH)
+            && matches!(
+                parser.peek_nth_token(1).token,
+                Token::SemiColon | Token::EOF
+            );
+        if flush {
+            parser.next_token();
+            statements.push(Statement::Flush {
+                object_type: FlushType::Tables,
+                location: None,
+                channel: None,
+                read_lock: false,
+                export: false,
+                tables: vec![],
+            });
+        } else {
+            statements.push(parser.parse_statement()?);
+        }
+        expecting_delimiter = true;
+    }
 }
 
 /// Whether `statement` is weir's `FLUSH`.
@@ -129,7 +156,7 @@ fn answer_view_definitions(statement: &mut Statement) {
     });
 }
 
-fn syntax_error(error: datafusion::sql::sqlparser::parser::ParserError) -> WeirError {
+fn syntax_error(error: ParserError) -> WeirError {
     WeirError::from(datafusion::error::DataFusionError::SQL(
         Box::new(error),
         None,

@@ -9,6 +9,7 @@ pub enum Space {
     Table = 0x02,
     State = 0x03,
     ViewErrors = 0x04,
+    Pending = 0x05,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -81,6 +82,20 @@ pub fn view_error_range() -> (Vec<u8>, Vec<u8>) {
         vec![Space::ViewErrors as u8],
         vec![Space::ViewErrors as u8 + 1],
     )
+}
+
+/// Key of a table change whose view maintenance was deferred: the epoch it committed in,
+/// then the table, so that pending changes are read back in commit order.
+pub fn pending_change(epoch: u64, table_id: u32) -> Vec<u8> {
+    let mut key = vec![Space::Pending as u8];
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key.extend_from_slice(&table_id.to_be_bytes());
+    key
+}
+
+/// The first key of the pending-change space and the first key past it.
+pub fn pending_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![Space::Pending as u8], vec![Space::Pending as u8 + 1])
 }
 
 /// The smallest key greater than every key that starts with `prefix`, or `None` when no

@@ -15,7 +15,10 @@
 //!   [`ViewRows`]);
 //! * `State`: operator state of materialized views, `view id ++ operator id ++ key`;
 //! * `ViewErrors`: rows views left out because an expression failed on them, by
-//!   sequence number, the oldest dropped past a bound.
+//!   sequence number, the oldest dropped past a bound;
+//! * `Pending`: table changes committed without their view maintenance (a session with
+//!   `implicit_flush` off), by epoch and table, until a barrier applies them (see
+//!   [`PendingChanges`]).
 //!
 //! # Epochs
 //!
@@ -25,6 +28,7 @@
 
 pub mod keys;
 mod observer;
+mod pending;
 mod row_codec;
 mod scan;
 mod snapshot;
@@ -35,6 +39,7 @@ mod view_rows;
 mod view_table;
 
 pub use observer::ChangeObserver;
+pub use pending::{DeferMaintenance, PendingChange, PendingChanges};
 pub use row_codec::RowCodec;
 pub use snapshot::ReadSnapshot;
 pub use store::{EpochWrite, Store};

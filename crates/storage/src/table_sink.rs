@@ -24,6 +24,7 @@ use weir_common::varchar::{check_varchar_length, varchar_length};
 use weir_common::{SqlState, StreamChunk, WeirError};
 
 use crate::keys;
+use crate::pending::DeferMaintenance;
 use crate::row_codec::RowCodec;
 use crate::snapshot::ReadSnapshot;
 use crate::store::{EpochWrite, Store};
@@ -229,7 +230,7 @@ impl DataSink for TableSink {
     async fn write_all(
         &self,
         data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> Result<u64> {
         let batches: Vec<RecordBatch> = data.try_collect().await?;
         let _writer = self.store.lock_writes().await;
@@ -241,9 +242,16 @@ impl DataSink for TableSink {
         let (mut write, rows, changes) = self
             .plan_write(&batches, &latest, observer.is_some())
             .map_err(WeirError::into_datafusion)?;
+        let defer = context
+            .session_config()
+            .get_extension::<DeferMaintenance>()
+            .is_some();
         if let (Some(observer), Some(changes)) = (&observer, &changes)
             && !changes.is_empty()
-            && let Err(error) = observer.changed(self.table_id, changes, &latest, &mut write)
+            && let Err(error) = match defer {
+                true => observer.deferred(self.table_id, changes, &latest, &mut write),
+                false => observer.changed(self.table_id, changes, &latest, &mut write),
+            }
         {
             observer.abandoned();
             return Err(error.into_datafusion());

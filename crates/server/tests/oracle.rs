@@ -81,8 +81,13 @@ fn predicate(random: &mut Random, alias: &str) -> String {
 fn join_tree(random: &mut Random, aliases: &mut Vec<String>) -> String {
     let mut from = format!("{} a0", random.pick(&TABLES));
     aliases.push("a0".into());
-    for index in 1..=random.below(3) {
+    for index in 1..=random.below(4) {
         let alias = format!("a{index}");
+        if index == 1 && random.chance(10) {
+            let _ = write!(from, " CROSS JOIN {} {alias}", random.pick(&TABLES));
+            aliases.push(alias);
+            continue;
+        }
         let kind = random.pick(&["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"]);
         let other = random.pick(aliases).clone();
         let _ = write!(

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::row::SortField;
+use datafusion::arrow::row::{Rows, SortField};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{ExprSchemable, SortExpr};
 use weir_common::Result;
@@ -37,6 +37,16 @@ pub(crate) fn row_fields(schema: &DFSchema) -> Vec<SortField> {
         .iter()
         .map(|field| SortField::new(field.data_type().clone()))
         .collect()
+}
+
+/// Row `index` of `encoded`, an encoding of `columns` columns. Without columns (a cross
+/// join's key, or a side none of whose columns are used) arrow-row encodes no rows, and
+/// every row is the same, empty one.
+pub(crate) fn encoded_row(encoded: &Rows, columns: usize, index: usize) -> &[u8] {
+    match columns {
+        0 => &[],
+        _ => encoded.row(index).data(),
+    }
 }
 
 pub(crate) struct CountedRows {

@@ -21,7 +21,7 @@ use weir_common::{Result, StreamChunk};
 use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, order_fields, row_fields};
+use crate::counted_rows::{CountedRows, encoded_row, order_fields, row_fields};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -136,13 +136,14 @@ impl Operator for GroupTopN {
         let mut keys = Vec::with_capacity(chunk.len());
         for index in 0..chunk.len() {
             let mut partition = Encoder::default();
-            partition.bytes(partitions.row(index).as_ref());
+            partition.bytes(encoded_row(&partitions, self.partitions, index));
             if seen.insert(partition.0.clone()) {
                 touched.push(partition.0.clone());
             }
             let mut key = partition;
-            key.bytes(orders.row(index).as_ref());
-            key.0.extend_from_slice(rows.row(index).as_ref());
+            key.bytes(encoded_row(&orders, order_columns.len(), index));
+            key.0
+                .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
             keys.push(key.0);
         }
         let before = touched

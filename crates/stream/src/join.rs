@@ -26,7 +26,7 @@ use datafusion::logical_expr::{Expr, ExprSchemable};
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::row_fields;
+use crate::counted_rows::{encoded_row, row_fields};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip, mask_or_skip};
@@ -229,13 +229,7 @@ impl Operator for Join {
         let rows = chunk.rows();
         let weights = chunk.weights().values();
         let keys = self.sides[this].key_encoder.convert_columns(&key_columns)?;
-        // A cross join has no key columns, and every row the same, empty key.
-        let key_of = |i: usize| -> &[u8] {
-            match key_columns.is_empty() {
-                true => &[],
-                false => keys.row(i).data(),
-            }
-        };
+        let key_of = |i: usize| encoded_row(&keys, key_columns.len(), i);
         let encoded_rows = self.sides[this]
             .row_encoder
             .convert_columns(rows.columns())?;
@@ -380,7 +374,7 @@ impl Operator for Join {
                 continue;
             }
             let key = key_of(i).to_vec();
-            let row = encoded_rows.row(i).as_ref().to_vec();
+            let row = encoded_row(&encoded_rows, rows.num_columns(), i).to_vec();
             let bucket = side.rows.entry(key.clone()).or_default();
             let entry = bucket.entry(row.clone()).or_default();
             entry.weight += weights[i];

@@ -16,7 +16,7 @@ use datafusion::logical_expr::SortExpr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, order_fields, row_fields};
+use crate::counted_rows::{CountedRows, encoded_row, order_fields, row_fields};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -91,7 +91,8 @@ impl Operator for TopN {
         for (index, weight) in chunk.weights().values().iter().enumerate() {
             let mut key = Encoder::default();
             key.bytes(order_keys.row(index).as_ref());
-            key.0.extend_from_slice(rows.row(index).as_ref());
+            key.0
+                .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
             self.rows.add(key.0, *weight);
         }
         let after = self.window();

@@ -16,9 +16,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array,
+};
 use datafusion::arrow::compute::{
-    SortColumn, SortOptions, cast, concat, lexsort_to_indices, partition, take, take_record_batch,
+    SortColumn, SortOptions, cast, concat, lexsort_to_indices, partition, take,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -31,7 +33,7 @@ use datafusion::physical_planner::create_window_expr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, row_fields};
+use crate::counted_rows::{CountedRows, encoded_row, row_fields};
 use crate::expr::{Compiled, compile_all};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -105,7 +107,9 @@ impl Window {
         let columns = self
             .row_encoder
             .convert_rows(encoded.iter().map(|row| parser.parse(row)))?;
-        let batch = RecordBatch::try_new(self.input_schema.clone(), columns)?;
+        let options = RecordBatchOptions::new().with_row_count(Some(encoded.len()));
+        let batch =
+            RecordBatch::try_new_with_options(self.input_schema.clone(), columns, &options)?;
         let mut columns = batch.columns().to_vec();
         for (function, field) in self
             .functions
@@ -147,8 +151,17 @@ fn evaluate(function: &dyn WindowExpr, batch: &RecordBatch) -> Result<ArrayRef> 
         values: values.clone(),
         options: Some(SortOptions::default()),
     }));
-    let order = lexsort_to_indices(&sort_columns, None)?;
-    let sorted = take_record_batch(batch, &order)?;
+    let order = match sort_columns.is_empty() {
+        true => UInt32Array::from_iter_values(0..batch.num_rows() as u32),
+        false => lexsort_to_indices(&sort_columns, None)?,
+    };
+    let sorted_columns = batch
+        .columns()
+        .iter()
+        .map(|column| take(column, &order, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
+    let sorted = RecordBatch::try_new_with_options(batch.schema(), sorted_columns, &options)?;
     let sorted_partitions: Vec<ArrayRef> = sort_columns[..partitions]
         .iter()
         .map(|column| take(&column.values, &order, None))
@@ -204,15 +217,13 @@ impl Operator for Window {
         let mut keys = Vec::with_capacity(chunk.len());
         for index in 0..chunk.len() {
             let mut partition = Encoder::default();
-            match self.partition.is_empty() {
-                true => partition.bytes(&[]),
-                false => partition.bytes(partitions.row(index).as_ref()),
-            }
+            partition.bytes(encoded_row(&partitions, self.partition.len(), index));
             if seen.insert(partition.0.clone()) {
                 touched.push(partition.0.clone());
             }
             let mut key = partition;
-            key.0.extend_from_slice(rows.row(index).as_ref());
+            key.0
+                .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
             keys.push(key.0);
         }
         let before = self.outputs(&touched)?;

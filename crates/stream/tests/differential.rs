@@ -43,6 +43,9 @@ const QUERIES: &[&str] = &[
     "SELECT id FROM customers WHERE id NOT IN (SELECT customer FROM orders)",
     "SELECT id, amount FROM orders WHERE amount > (SELECT avg(amount) FROM orders)",
     "SELECT customer, amount, count(*) FROM orders GROUP BY ROLLUP (customer, amount)",
+    "SELECT count(*) OVER () AS n FROM orders",
+    "SELECT * FROM (SELECT id, row_number() OVER (ORDER BY amount, id) AS r FROM orders) WHERE r <= 2",
+    "SELECT c.id FROM customers c CROSS JOIN orders o",
 ];
 
 fn orders_schema() -> SchemaRef {
@@ -211,7 +214,7 @@ async fn dataflows_equal_batch_answers_after_every_change() {
             };
             let out = dataflow
                 .push(&TableReference::bare(relation), &change)
-                .unwrap();
+                .unwrap_or_else(|error| panic!("{sql}: {error:?}"));
             count_rows(out.rows(), Some(out.weights()), &mut view);
             let expected = batch_answer(sql, &orders, &customers).await;
             assert_eq!(

@@ -14,8 +14,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for a server to listen on `port`; a restart over a large state may take minutes.
 pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(900);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;

@@ -68,6 +68,14 @@ impl Database {
         }))
     }
 
+    /// Prepares for the process to end once no statement runs: applies deferred view
+    /// maintenance and writes RocksDB's memtables to disk, so the next start is quick.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.maintainer.flush().await?;
+        let _writer = self.store.lock_writes().await;
+        self.store.flush_to_disk()
+    }
+
     pub(crate) fn store(&self) -> &Arc<Store> {
         &self.store
     }

@@ -98,7 +98,7 @@ async fn serve(args: Args) -> Result<(), String> {
         (Some(password), AuthMethod::Scram) => Authentication::Scram { password },
         (Some(password), AuthMethod::Cleartext) => Authentication::Cleartext { password },
     };
-    let server = Server::bind(&args.listen, database, authentication)
+    let server = Server::bind(&args.listen, database.clone(), authentication)
         .await
         .map_err(|error| match error.kind() {
             std::io::ErrorKind::AddrInUse => format!(
@@ -110,6 +110,9 @@ async fn serve(args: Args) -> Result<(), String> {
     let address = server.local_addr().map_err(|error| error.to_string())?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "weir is ready");
     server.run(shutdown_signal()).await;
+    if let Err(error) = database.shutdown().await {
+        tracing::warn!(%error, "could not write everything to disk at shutdown; the next start replays the log");
+    }
     tracing::info!("weir stopped");
     Ok(())
 }

@@ -30,17 +30,6 @@ pub struct Store {
     observer: std::sync::RwLock<Option<std::sync::Weak<dyn ChangeObserver>>>,
 }
 
-impl Drop for Store {
-    /// Writes the memtables to SST files on a clean shutdown, so that the next start
-    /// need not replay the write-ahead log (replaying a large epoch dominates start-up
-    /// time otherwise). After a crash the log is replayed as usual.
-    fn drop(&mut self) {
-        if let Err(error) = self.db.flush() {
-            tracing::warn!(%error, "could not flush RocksDB memtables at shutdown");
-        }
-    }
-}
-
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -115,6 +104,14 @@ impl Store {
             next_row_ids: std::sync::Mutex::new(HashMap::new()),
             observer: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Writes the memtables to SST files, for a clean shutdown: the next start then need
+    /// not replay the write-ahead log, which for a large epoch (a backfill) dominates
+    /// start-up. After a crash the log is replayed as usual. (Not done on drop: the
+    /// catalog's table providers keep the store alive to the end of the process.)
+    pub fn flush_to_disk(&self) -> Result<()> {
+        self.db.flush().map_err(storage_error)
     }
 
     /// The last epoch whose writes are durable and visible.

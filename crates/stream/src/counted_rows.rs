@@ -2,7 +2,8 @@
 //! top-N operators keep of their input; and the row encodings the stateful operators
 //! share.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::row::{Rows, SortField};
@@ -47,6 +48,27 @@ pub(crate) fn encoded_row(encoded: &Rows, columns: usize, index: usize) -> &[u8]
         0 => &[],
         _ => encoded.row(index).data(),
     }
+}
+
+/// What turns multiset `before` into `after`: each element whose count changed, with
+/// the change.
+pub(crate) fn multiset_difference<K: Eq + Hash + Clone>(
+    before: &HashMap<K, i64>,
+    after: &HashMap<K, i64>,
+) -> Vec<(K, i64)> {
+    let mut changes = Vec::new();
+    for (element, count) in after {
+        let difference = count - before.get(element).copied().unwrap_or(0);
+        if difference != 0 {
+            changes.push((element.clone(), difference));
+        }
+    }
+    for (element, count) in before {
+        if !after.contains_key(element) {
+            changes.push((element.clone(), -count));
+        }
+    }
+    changes
 }
 
 pub(crate) struct CountedRows {

@@ -21,7 +21,9 @@ use weir_common::{Result, StreamChunk};
 use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, encoded_row, order_fields, row_fields};
+use crate::counted_rows::{
+    CountedRows, encoded_row, multiset_difference, order_fields, row_fields,
+};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -153,20 +155,10 @@ impl Operator for GroupTopN {
         for (key, weight) in keys.into_iter().zip(chunk.weights().values()) {
             self.rows.add(key, *weight);
         }
-        let mut changes: Vec<(Vec<u8>, u64, i64)> = Vec::new();
+        let mut changes: Vec<((Vec<u8>, u64), i64)> = Vec::new();
         for (partition, before) in touched.iter().zip(before) {
             let after = self.window(partition)?;
-            for ((row, rank), count) in &after {
-                let difference = count - before.get(&(row.clone(), *rank)).copied().unwrap_or(0);
-                if difference != 0 {
-                    changes.push((row.clone(), *rank, difference));
-                }
-            }
-            for ((row, rank), count) in &before {
-                if !after.contains_key(&(row.clone(), *rank)) {
-                    changes.push((row.clone(), *rank, -count));
-                }
-            }
+            changes.extend(multiset_difference(&before, &after));
         }
         if changes.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
@@ -174,15 +166,15 @@ impl Operator for GroupTopN {
         let parser = self.row_encoder.parser();
         let mut columns: Vec<ArrayRef> = self
             .row_encoder
-            .convert_rows(changes.iter().map(|(row, _, _)| parser.parse(row)))?;
-        let ranks = UInt64Array::from_iter_values(changes.iter().map(|(_, rank, _)| *rank));
+            .convert_rows(changes.iter().map(|((row, _), _)| parser.parse(row)))?;
+        let ranks = UInt64Array::from_iter_values(changes.iter().map(|((_, rank), _)| *rank));
         let rank_type = self
             .schema
             .field(self.input_schema.fields().len())
             .data_type();
         columns.push(cast(&ranks, rank_type)?);
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let weights = Int64Array::from_iter_values(changes.iter().map(|(_, _, w)| *w));
+        let weights = Int64Array::from_iter_values(changes.iter().map(|(_, w)| *w));
         StreamChunk::new(batch, weights).unit_weights()
     }
 

@@ -33,7 +33,7 @@ use datafusion::physical_planner::create_window_expr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, encoded_row, row_fields};
+use crate::counted_rows::{CountedRows, encoded_row, multiset_difference, row_fields};
 use crate::expr::{Compiled, compile_all};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -231,18 +231,7 @@ impl Operator for Window {
             self.rows.add(key, *weight);
         }
         let after = self.outputs(&touched)?;
-        let mut changes: Vec<(&[u8], i64)> = Vec::new();
-        for (row, count) in &after {
-            let difference = count - before.get(row).copied().unwrap_or(0);
-            if difference != 0 {
-                changes.push((row, difference));
-            }
-        }
-        for (row, count) in &before {
-            if !after.contains_key(row) {
-                changes.push((row, -count));
-            }
-        }
+        let changes = multiset_difference(&before, &after);
         if changes.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
         }

@@ -83,7 +83,8 @@ pub enum NodeKind {
         aggregates: Vec<Expr>,
     },
     /// Rows of the left input (first) paired with rows of the right input (second)
-    /// whose `on` keys are equal and for which `filter` holds, as `join_type` says.
+    /// whose `on` keys are equal and for which `filter` holds, as `join_type` says. With
+    /// no `on` keys every pair is a candidate (a cross join).
     Join {
         join_type: JoinType,
         on: Vec<(Expr, Expr)>,

@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use datafusion::common::TableReference;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
-use weir_storage::{ChangeObserver, EpochWrite, PendingChanges, ReadSnapshot, Store, ViewRows};
+use weir_storage::{
+    ChangeObserver, EpochWrite, PendingChange, PendingChanges, ReadSnapshot, Store, ViewRows,
+};
 use weir_stream::Dataflow;
 
 use crate::view_errors::ErrorLog;
@@ -157,13 +159,14 @@ impl Maintainer {
     /// [`Maintainer::flush`] for a caller that holds the store's write lock.
     pub fn flush_locked(&self) -> Result<()> {
         let latest = self.store.snapshot();
-        if !PendingChanges::any(&latest)? {
+        let pending = PendingChanges::read(&latest)?;
+        if pending.is_empty() {
             return Ok(());
         }
         let mut write = EpochWrite::default();
         {
             let mut views = self.lock();
-            let inputs = self.take_pending(&views, &latest, &mut write)?;
+            let inputs = take_pending(&views, pending, &mut write);
             self.apply(&mut views, &inputs, &latest, &mut write)?;
         }
         if let Err(error) = self.store.commit(write) {
@@ -171,24 +174,6 @@ impl Maintainer {
             return Err(error);
         }
         Ok(())
-    }
-
-    /// The deferred changes as of `latest`, oldest first, deleted in `write`; changes of
-    /// tables dropped since are dropped with them.
-    fn take_pending(
-        &self,
-        views: &Views,
-        latest: &ReadSnapshot,
-        write: &mut EpochWrite,
-    ) -> Result<Vec<(TableReference, StreamChunk)>> {
-        let mut inputs = Vec::new();
-        for pending in PendingChanges::read(latest)? {
-            write.delete(&pending.key);
-            if let Some(table) = views.relations.get(&pending.table_id) {
-                inputs.push((table.clone(), pending.changes));
-            }
-        }
-        Ok(inputs)
     }
 
     /// Sends `inputs` through the views; on failure rebuilds the dataflows.
@@ -248,21 +233,11 @@ impl ChangeObserver for Maintainer {
         // Changes other sessions deferred go first, so that views see every change in
         // commit order.
         let mut views = self.lock();
-        let mut inputs = self.take_pending(&views, latest, write)?;
+        let mut inputs = take_pending(&views, PendingChanges::read(latest)?, write);
         if let Some(table) = views.relations.get(&table_id) {
             inputs.push((table.clone(), changes.clone()));
         }
         self.apply(&mut views, &inputs, latest, write)
-    }
-
-    fn deferred(
-        &self,
-        table_id: u32,
-        changes: &StreamChunk,
-        latest: &ReadSnapshot,
-        write: &mut EpochWrite,
-    ) -> Result<()> {
-        PendingChanges::add(latest, table_id, changes, write)
     }
 
     fn abandoned(&self) {
@@ -271,6 +246,23 @@ impl ChangeObserver for Maintainer {
             tracing::error!(%error, "could not reload materialized views after a failed commit");
         }
     }
+}
+
+/// The changes of `pending` (oldest first) as inputs for the views, their keys deleted in
+/// `write`; changes of tables dropped since are dropped with them.
+fn take_pending(
+    views: &Views,
+    pending: Vec<PendingChange>,
+    write: &mut EpochWrite,
+) -> Vec<(TableReference, StreamChunk)> {
+    let mut inputs = Vec::new();
+    for change in pending {
+        write.delete(&change.key);
+        if let Some(table) = views.relations.get(&change.table_id) {
+            inputs.push((table.clone(), change.changes));
+        }
+    }
+    inputs
 }
 
 /// Runs operator code, turning a panic (a bug) into an internal error of the statement, so

@@ -23,16 +23,6 @@ pub trait ChangeObserver: Send + Sync + std::fmt::Debug {
         write: &mut EpochWrite,
     ) -> Result<()>;
 
-    /// Like [`ChangeObserver::changed`], for a statement that leaves view maintenance to
-    /// the next barrier: the observer stores the change with the write, to apply later.
-    fn deferred(
-        &self,
-        table_id: u32,
-        changes: &StreamChunk,
-        latest: &ReadSnapshot,
-        write: &mut EpochWrite,
-    ) -> Result<()>;
-
     /// The write given to [`ChangeObserver::changed`] was not committed: forget what was
     /// done for it.
     fn abandoned(&self);

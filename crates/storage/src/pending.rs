@@ -76,17 +76,6 @@ impl PendingChanges {
             })
             .collect()
     }
-
-    /// Whether any change is pending as of `snapshot`.
-    pub fn any(snapshot: &ReadSnapshot) -> Result<bool> {
-        let (start, end) = keys::pending_range();
-        let mut found = false;
-        snapshot.scan(&start, Some(&end), |_, _| {
-            found = true;
-            false
-        })?;
-        Ok(found)
-    }
 }
 
 /// The rows with their weights as one more column, in an Arrow IPC stream.

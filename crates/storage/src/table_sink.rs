@@ -24,7 +24,7 @@ use weir_common::varchar::{check_varchar_length, varchar_length};
 use weir_common::{SqlState, StreamChunk, WeirError};
 
 use crate::keys;
-use crate::pending::DeferMaintenance;
+use crate::pending::{DeferMaintenance, PendingChanges};
 use crate::row_codec::RowCodec;
 use crate::snapshot::ReadSnapshot;
 use crate::store::{EpochWrite, Store};
@@ -248,13 +248,15 @@ impl DataSink for TableSink {
             .is_some();
         if let (Some(observer), Some(changes)) = (&observer, &changes)
             && !changes.is_empty()
-            && let Err(error) = match defer {
-                true => observer.deferred(self.table_id, changes, &latest, &mut write),
-                false => observer.changed(self.table_id, changes, &latest, &mut write),
-            }
         {
-            observer.abandoned();
-            return Err(error.into_datafusion());
+            if defer {
+                PendingChanges::add(&latest, self.table_id, changes, &mut write)
+                    .map_err(WeirError::into_datafusion)?;
+            } else if let Err(error) = observer.changed(self.table_id, changes, &latest, &mut write)
+            {
+                observer.abandoned();
+                return Err(error.into_datafusion());
+            }
         }
         if !write.is_empty()
             && let Err(error) = self.store.commit(write)

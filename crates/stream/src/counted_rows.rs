@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::row::{Rows, SortField};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{ExprSchemable, SortExpr};
-use weir_common::Result;
+use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::state::{Decoder, Encoder, StateTable};
@@ -69,6 +71,45 @@ pub(crate) fn multiset_difference<K: Eq + Hash + Clone>(
         }
     }
     changes
+}
+
+/// For each of `rows` rows, its partition (from `partitions`, an encoding of `columns`
+/// columns) length-prefixed as the state keys of partitioned operators begin, and the
+/// distinct partitions in the order the rows first touch them.
+pub(crate) fn partition_prefixes(
+    partitions: &Rows,
+    columns: usize,
+    rows: usize,
+) -> (Vec<Vec<u8>>, Vec<Encoder>) {
+    let mut touched = Vec::new();
+    let mut seen = HashSet::new();
+    let mut prefixes = Vec::with_capacity(rows);
+    for index in 0..rows {
+        let mut prefix = Encoder::default();
+        prefix.bytes(encoded_row(partitions, columns, index));
+        if seen.insert(prefix.0.clone()) {
+            touched.push(prefix.0.clone());
+        }
+        prefixes.push(prefix);
+    }
+    (touched, prefixes)
+}
+
+/// A chunk of `schema` whose rows are `rows` decoded by `encoder`, followed by the
+/// `extra` columns, with `weights`.
+pub(crate) fn decoded_chunk(
+    encoder: &RowConverter,
+    schema: &SchemaRef,
+    rows: &[&[u8]],
+    extra: Vec<ArrayRef>,
+    weights: Vec<i64>,
+) -> Result<StreamChunk> {
+    let parser = encoder.parser();
+    let mut columns = encoder.convert_rows(rows.iter().map(|row| parser.parse(row)))?;
+    columns.extend(extra);
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
+    Ok(StreamChunk::new(batch, Int64Array::from(weights)))
 }
 
 pub(crate) struct CountedRows {

@@ -8,10 +8,10 @@
 //! its new one. The cost per chunk is the size of the touched partitions' windows plus
 //! their rows up to the Nth rank.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -22,12 +22,13 @@ use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::counted_rows::{
-    CountedRows, encoded_row, multiset_difference, order_fields, row_fields,
+    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, partition_prefixes,
+    row_fields,
 };
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
-use crate::state::{Decoder, Encoder, StateTable};
+use crate::state::{Decoder, StateTable};
 
 pub(crate) struct GroupTopN {
     /// The partition expressions, then the order expressions.
@@ -133,16 +134,9 @@ impl Operator for GroupTopN {
         let orders = self.order_encoder.convert_columns(&order_columns)?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
 
-        let mut touched: Vec<Vec<u8>> = Vec::new();
-        let mut seen = HashSet::new();
+        let (touched, prefixes) = partition_prefixes(&partitions, self.partitions, chunk.len());
         let mut keys = Vec::with_capacity(chunk.len());
-        for index in 0..chunk.len() {
-            let mut partition = Encoder::default();
-            partition.bytes(encoded_row(&partitions, self.partitions, index));
-            if seen.insert(partition.0.clone()) {
-                touched.push(partition.0.clone());
-            }
-            let mut key = partition;
+        for (index, mut key) in prefixes.into_iter().enumerate() {
             key.bytes(encoded_row(&orders, order_columns.len(), index));
             key.0
                 .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
@@ -163,19 +157,15 @@ impl Operator for GroupTopN {
         if changes.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
         }
-        let parser = self.row_encoder.parser();
-        let mut columns: Vec<ArrayRef> = self
-            .row_encoder
-            .convert_rows(changes.iter().map(|((row, _), _)| parser.parse(row)))?;
+        let rows: Vec<&[u8]> = changes.iter().map(|((row, _), _)| row.as_slice()).collect();
         let ranks = UInt64Array::from_iter_values(changes.iter().map(|((_, rank), _)| *rank));
         let rank_type = self
             .schema
             .field(self.input_schema.fields().len())
             .data_type();
-        columns.push(cast(&ranks, rank_type)?);
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let weights = Int64Array::from_iter_values(changes.iter().map(|(_, w)| *w));
-        StreamChunk::new(batch, weights).unit_weights()
+        let ranks = cast(&ranks, rank_type)?;
+        let weights = changes.iter().map(|(_, w)| *w).collect();
+        decoded_chunk(&self.row_encoder, &self.schema, &rows, vec![ranks], weights)?.unit_weights()
     }
 
     fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {

@@ -29,7 +29,7 @@ pub(crate) enum Collection {
 
 impl Collection {
     /// The aggregate of `multiset`, whose keys `decoder` reads as the `ORDER BY` columns
-    /// then the value; `None` values make an empty group's NULL.
+    /// then the value; NULL for an empty multiset, as for a group without values.
     pub fn value(
         &self,
         multiset: &BTreeMap<Vec<u8>, i64>,

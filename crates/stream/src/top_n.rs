@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::RowConverter;
 use datafusion::common::DFSchema;
@@ -16,7 +15,9 @@ use datafusion::logical_expr::SortExpr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, encoded_row, order_fields, row_fields};
+use crate::counted_rows::{
+    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, row_fields,
+};
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -96,34 +97,18 @@ impl Operator for TopN {
             self.rows.add(key.0, *weight);
         }
         let after = self.window();
-        let mut changed: Vec<(Vec<u8>, i64)> = Vec::new();
-        for (key, count) in &after {
-            let difference = count - before.get(key).copied().unwrap_or(0);
-            if difference != 0 {
-                changed.push((key.clone(), difference));
-            }
-        }
-        for (key, count) in &before {
-            if !after.contains_key(key) {
-                changed.push((key.clone(), -count));
-            }
-        }
+        let changed = multiset_difference(&before, &after);
         if changed.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
         }
-        let parser = self.row_encoder.parser();
-        let mut decoded = Vec::with_capacity(changed.len());
+        let mut rows = Vec::with_capacity(changed.len());
         for (key, _) in &changed {
             let mut decoder = Decoder(key);
             decoder.bytes()?;
-            decoded.push(decoder.0.to_vec());
+            rows.push(decoder.0);
         }
-        let columns = self
-            .row_encoder
-            .convert_rows(decoded.iter().map(|row| parser.parse(row)))?;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let weights = Int64Array::from_iter_values(changed.iter().map(|(_, w)| *w));
-        StreamChunk::new(batch, weights).unit_weights()
+        let weights = changed.iter().map(|(_, w)| *w).collect();
+        decoded_chunk(&self.row_encoder, &self.schema, &rows, vec![], weights)?.unit_weights()
     }
 
     fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {

@@ -13,12 +13,10 @@
 //! partition's output is the same whenever it is recomputed; which of two tied rows gets
 //! which `row_number()` is arbitrary in SQL too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array,
-};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use datafusion::arrow::compute::{
     SortColumn, SortOptions, cast, concat, lexsort_to_indices, partition, take,
 };
@@ -33,11 +31,13 @@ use datafusion::physical_planner::create_window_expr;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
-use crate::counted_rows::{CountedRows, encoded_row, multiset_difference, row_fields};
+use crate::counted_rows::{
+    CountedRows, decoded_chunk, encoded_row, multiset_difference, partition_prefixes, row_fields,
+};
 use crate::expr::{Compiled, compile_all};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
-use crate::state::{Encoder, StateTable};
+use crate::state::StateTable;
 
 pub(crate) struct Window {
     functions: Vec<Arc<dyn WindowExpr>>,
@@ -212,16 +212,10 @@ impl Operator for Window {
         let (chunk, partition_columns) = evaluate_or_skip(&self.partition, chunk, errors)?;
         let partitions = self.partition_encoder.convert_columns(&partition_columns)?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
-        let mut touched: Vec<Vec<u8>> = Vec::new();
-        let mut seen = HashSet::new();
+        let (touched, prefixes) =
+            partition_prefixes(&partitions, self.partition.len(), chunk.len());
         let mut keys = Vec::with_capacity(chunk.len());
-        for index in 0..chunk.len() {
-            let mut partition = Encoder::default();
-            partition.bytes(encoded_row(&partitions, self.partition.len(), index));
-            if seen.insert(partition.0.clone()) {
-                touched.push(partition.0.clone());
-            }
-            let mut key = partition;
+        for (index, mut key) in prefixes.into_iter().enumerate() {
             key.0
                 .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
             keys.push(key.0);
@@ -235,13 +229,9 @@ impl Operator for Window {
         if changes.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
         }
-        let parser = self.output_encoder.parser();
-        let columns = self
-            .output_encoder
-            .convert_rows(changes.iter().map(|(row, _)| parser.parse(row)))?;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let weights = Int64Array::from_iter_values(changes.iter().map(|(_, w)| *w));
-        Ok(StreamChunk::new(batch, weights))
+        let rows: Vec<&[u8]> = changes.iter().map(|(row, _)| row.as_slice()).collect();
+        let weights = changes.iter().map(|(_, w)| *w).collect();
+        decoded_chunk(&self.output_encoder, &self.schema, &rows, vec![], weights)
     }
 
     fn persist(&mut self, write: &mut EpochWrite) -> Result<()> {

@@ -8,6 +8,9 @@ pub enum ObjectKind {
     Table,
     View,
     MaterializedView,
+    /// A Kafka source: its records reach the materialized views that read it; no rows
+    /// are stored.
+    Source,
 }
 
 impl ObjectKind {
@@ -17,6 +20,7 @@ impl ObjectKind {
             ObjectKind::Table => "table",
             ObjectKind::View => "view",
             ObjectKind::MaterializedView => "materialized view",
+            ObjectKind::Source => "source",
         }
     }
 }

@@ -46,8 +46,8 @@ impl Database {
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
-        system::register(&context, &store)?;
         let maintainer = Arc::new(Maintainer::new(store.clone())?);
+        system::register(&context, &store, Arc::downgrade(&maintainer))?;
         for entry in catalog.entries() {
             ddl::register(&context, &store, &maintainer, &catalog, entry).await?;
         }

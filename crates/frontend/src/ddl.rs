@@ -1,4 +1,4 @@
-//! CREATE and DROP of tables, views and materialized views.
+//! CREATE and DROP of tables, views, materialized views and sources.
 //!
 //! Each DDL statement holds the catalog lock from validation to registration and writes
 //! the catalog change, together with any rows it removes, in one atomic commit: after a
@@ -7,23 +7,26 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::common::Constraint;
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{CreateMemoryTable, DdlStatement, LogicalPlan};
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
-use weir_sql::SYSTEM_SCHEMA;
+use weir_sql::{ConnectorRelation, CreateConnector, ParsedStatement, SYSTEM_SCHEMA};
 use weir_storage::{EpochWrite, MaterializedViewTable, Store, StoredTable, TableDescriptor, keys};
 
 use crate::database::Database;
 use crate::maintainer::Maintainer;
 use crate::materialized;
 use crate::outcome::Outcome;
+use crate::source_table::SourceTable;
+use crate::sources::SourceDefinition;
 
 /// A relation name as written, resolved against the default schema.
 pub(crate) struct QualifiedName {
@@ -68,6 +71,14 @@ pub(crate) async fn register(
     entry: &CatalogEntry,
 ) -> Result<()> {
     maintainer.name_relation(entry.id, reference(entry));
+    if entry.kind == ObjectKind::Source {
+        let create = parse_create_connector(&entry.definition)?;
+        let definition = plan_source(context, &create).await?;
+        let table = SourceTable::new(entry.name.clone(), definition.schema.full());
+        context.register_table(reference(entry), Arc::new(table))?;
+        maintainer.define_source(entry.id, definition);
+        return Ok(());
+    }
     if entry.kind == ObjectKind::MaterializedView {
         let create = parse_create_view(&entry.definition)?;
         return materialized::resume(
@@ -84,29 +95,11 @@ pub(crate) async fn register(
     let plan = plan_definition(context, &entry.definition).await?;
     match (entry.kind, plan) {
         (ObjectKind::Table, LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create))) => {
-            let schema = create.input.schema().as_arrow().clone();
-            let key_columns: Vec<usize> = create
-                .constraints
-                .iter()
-                .find_map(|constraint| match constraint {
-                    Constraint::PrimaryKey(columns) => Some(columns.clone()),
-                    Constraint::Unique(_) => None,
-                })
-                .unwrap_or_default();
-            // As in PostgreSQL, primary-key columns are implicitly NOT NULL.
-            let fields: Vec<_> = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .map(|(index, field)| {
-                    let nullable = field.is_nullable() && !key_columns.contains(&index);
-                    field.as_ref().clone().with_nullable(nullable)
-                })
-                .collect();
+            let (schema, key_columns) = table_schema(&create);
             let descriptor = TableDescriptor {
                 id: entry.id,
                 name: entry.name.clone(),
-                schema: Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+                schema,
                 key_columns,
                 constraints: create.constraints.clone(),
                 column_defaults: create
@@ -133,9 +126,60 @@ pub(crate) async fn register(
     Ok(())
 }
 
-pub(crate) fn parse_create_view(definition: &str) -> Result<CreateView> {
+/// The columns of a planned `CREATE TABLE`, and the positions of its primary key's.
+fn table_schema(create: &CreateMemoryTable) -> (SchemaRef, Vec<usize>) {
+    let schema = create.input.schema().as_arrow().clone();
+    let key_columns: Vec<usize> = create
+        .constraints
+        .iter()
+        .find_map(|constraint| match constraint {
+            Constraint::PrimaryKey(columns) => Some(columns.clone()),
+            Constraint::Unique(_) => None,
+        })
+        .unwrap_or_default();
+    // As in PostgreSQL, primary-key columns are implicitly NOT NULL.
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(index, field)| {
+            let nullable = field.is_nullable() && !key_columns.contains(&index);
+            field.as_ref().clone().with_nullable(nullable)
+        })
+        .collect();
+    (Arc::new(Schema::new(fields)), key_columns)
+}
+
+/// A source's definition, its declared columns planned as a table's.
+async fn plan_source(
+    context: &SessionContext,
+    create: &CreateConnector,
+) -> Result<SourceDefinition> {
+    let plan = plan_definition(context, &create.columns_as_table()).await?;
+    let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(table)) = plan else {
+        return Err(WeirError::internal(
+            "a source's columns did not plan as a table",
+        ));
+    };
+    if create.columns.is_empty() {
+        return Err(WeirError::syntax("a source needs its columns declared")
+            .with_hint("CREATE SOURCE name (column type, …) WITH (…) FORMAT PLAIN ENCODE JSON"));
+    }
+    SourceDefinition::new(create, table_schema(&table).0)
+}
+
+fn parse_create_connector(definition: &str) -> Result<CreateConnector> {
     match weir_sql::parse(definition)?.pop() {
-        Some(Statement::CreateView(create)) => Ok(create),
+        Some(ParsedStatement::CreateConnector(create)) => Ok(create),
+        _ => Err(WeirError::internal(
+            "a stored source definition is not CREATE SOURCE",
+        )),
+    }
+}
+
+pub(crate) fn parse_create_view(definition: &str) -> Result<CreateView> {
+    match weir_sql::parse_sql(definition)? {
+        Statement::CreateView(create) => Ok(create),
         _ => Err(WeirError::internal(
             "a stored view definition is not CREATE VIEW",
         )),
@@ -143,13 +187,8 @@ pub(crate) fn parse_create_view(definition: &str) -> Result<CreateView> {
 }
 
 async fn plan_definition(context: &SessionContext, definition: &str) -> Result<LogicalPlan> {
-    let mut statements = weir_sql::parse(definition)?;
-    if statements.len() != 1 {
-        return Err(WeirError::internal(
-            "a stored definition holds one statement",
-        ));
-    }
-    let statement = datafusion::sql::parser::Statement::Statement(Box::new(statements.remove(0)));
+    let statement =
+        datafusion::sql::parser::Statement::Statement(Box::new(weir_sql::parse_sql(definition)?));
     Ok(context.state().statement_to_plan(statement).await?)
 }
 
@@ -228,6 +267,64 @@ pub(crate) async fn create(
     Ok(Outcome::command(tag))
 }
 
+/// `CREATE SOURCE`: checks the definition and the topic, then commits the catalog entry.
+/// Nothing is read until a materialized view reads the source.
+pub(crate) async fn create_connector(
+    database: &Database,
+    create: &CreateConnector,
+    notices: &mut Vec<String>,
+) -> Result<Outcome> {
+    if create.relation == ConnectorRelation::Table {
+        return Err(
+            WeirError::not_supported("CREATE TABLE … WITH (connector = …)")
+                .with_hint("Use CREATE SOURCE; materialized views over it keep what they need."),
+        );
+    }
+    let name = QualifiedName::resolve(&create.name)?;
+    let mut catalog = database.catalog().lock().await;
+    if catalog.lookup(&name.schema, &name.name).is_some() && create.if_not_exists {
+        notices.push(format!(
+            "relation \"{}\" already exists, skipping",
+            name.name
+        ));
+        return Ok(Outcome::command("CREATE SOURCE"));
+    }
+    catalog.check_name_free(&name.schema, &name.name)?;
+    let source = plan_source(database.context(), create).await?;
+    let options = source.options.clone();
+    let reachable = tokio::task::spawn_blocking(move || weir_connectors::check_topic(&options))
+        .await
+        .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
+    if reachable.is_none() {
+        notices.push(format!(
+            "Kafka broker {} cannot be reached now; the source's readers will keep trying",
+            source.options.bootstrap_servers
+        ));
+    }
+    let entry = CatalogEntry {
+        id: catalog.next_id(),
+        schema: name.schema,
+        name: name.name,
+        kind: ObjectKind::Source,
+        definition: create.to_string(),
+        depends_on: vec![],
+    };
+    let mut write = EpochWrite::default();
+    write.put(&keys::catalog_entry(entry.id), &entry.encode());
+    database.store().commit(write)?;
+    register(
+        database.context(),
+        database.store(),
+        database.maintainer(),
+        &catalog,
+        &entry,
+    )
+    .await?;
+    tracing::info!(id = entry.id, name = %entry.name, topic = %source.options.topic, "created source");
+    catalog.insert(entry);
+    Ok(Outcome::command("CREATE SOURCE"))
+}
+
 /// Plans, backfills and commits a new materialized view with its catalog entry.
 async fn create_materialized(
     database: &Database,
@@ -269,6 +366,9 @@ async fn create_materialized(
     database
         .context()
         .register_table(reference(&entry), Arc::new(table))?;
+    database
+        .maintainer()
+        .start_readers(id, &planned.plan, &store.snapshot())?;
     database
         .maintainer()
         .adopt(id, reference(&entry), planned.plan, dataflow, planned.rows);
@@ -383,6 +483,7 @@ pub(crate) async fn drop_objects(
         let mut prefixes = vec![keys::table_prefix(entry.id)];
         if entry.kind == ObjectKind::MaterializedView {
             prefixes.push(keys::object_state_prefix(entry.id));
+            prefixes.push(keys::source_offsets_prefix(entry.id));
         }
         for prefix in prefixes {
             let end = keys::prefix_end(&prefix).expect("object prefixes are never all 0xFF");

@@ -8,6 +8,7 @@
 //! changes as one atomic epoch.
 
 mod barrier;
+mod bounded_log;
 mod bytea_input;
 mod copy;
 mod copy_format;
@@ -21,6 +22,8 @@ mod outcome;
 mod pg_class;
 mod session;
 mod settings;
+mod source_table;
+mod sources;
 mod system;
 mod transaction;
 mod type_planner;

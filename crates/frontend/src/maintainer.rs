@@ -15,6 +15,9 @@
 //! applies all pending changes in commit order first, in the write that deletes them.
 //! Until then the views lag behind those tables, but never behind one another.
 //!
+//! Barriers also take what Kafka sources' readers have read (see `crate::sources`) and
+//! commit it with the views' changes.
+//!
 //! If anything fails before the commit, the affected dataflows are rebuilt from the last
 //! committed state, so memory never runs ahead of disk.
 
@@ -29,7 +32,27 @@ use weir_storage::{
 };
 use weir_stream::Dataflow;
 
+use crate::sources::{ReaderStatus, SourceDefinition, Sources, Taken};
 use crate::view_errors::ErrorLog;
+
+/// Changes of one relation for the views that read it (`only_view`: for that view alone,
+/// as a source's reader reads for one view).
+#[derive(Clone)]
+pub(crate) struct Input {
+    pub relation: TableReference,
+    pub only_view: Option<u32>,
+    pub changes: StreamChunk,
+}
+
+impl Input {
+    fn for_all(relation: TableReference, changes: StreamChunk) -> Input {
+        Input {
+            relation,
+            only_view: None,
+            changes,
+        }
+    }
+}
 
 /// One maintained view.
 struct View {
@@ -51,6 +74,7 @@ struct Views {
 pub(crate) struct Maintainer {
     store: Arc<Store>,
     views: Mutex<Views>,
+    sources: Mutex<Sources>,
 }
 
 impl std::fmt::Debug for Maintainer {
@@ -61,7 +85,9 @@ impl std::fmt::Debug for Maintainer {
 
 impl Maintainer {
     pub fn new(store: Arc<Store>) -> Result<Self> {
-        let errors = ErrorLog::open(&store.snapshot())?;
+        let snapshot = store.snapshot();
+        let errors = ErrorLog::open(&snapshot)?;
+        let sources = Sources::open(&snapshot)?;
         Ok(Maintainer {
             store,
             views: Mutex::new(Views {
@@ -69,6 +95,7 @@ impl Maintainer {
                 relations: HashMap::new(),
                 errors,
             }),
+            sources: Mutex::new(sources),
         })
     }
 
@@ -76,6 +103,43 @@ impl Maintainer {
         self.views
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn sources(&self) -> MutexGuard<'_, Sources> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes the source `id` known, for the views that will read it.
+    pub fn define_source(&self, id: u32, definition: SourceDefinition) {
+        self.sources().define(id, definition);
+    }
+
+    /// Starts the readers of the sources view `id` reads, from the offsets committed as of
+    /// `snapshot`.
+    pub fn start_readers(&self, id: u32, plan: &StreamPlan, snapshot: &ReadSnapshot) -> Result<()> {
+        let relations: Vec<(u32, TableReference)> = {
+            let views = self.lock();
+            views
+                .relations
+                .iter()
+                .filter(|(_, reference)| plan.sources().contains(reference))
+                .map(|(id, reference)| (*id, reference.clone()))
+                .collect()
+        };
+        let mut sources = self.sources();
+        for (source, relation) in relations {
+            if sources.is_source(source) {
+                sources.start_reader(id, source, relation, snapshot)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every source reader's partitions.
+    pub fn source_status(&self) -> Vec<ReaderStatus> {
+        self.sources().status()
     }
 
     /// Makes the relation `id` known by `reference` to the views that read it.
@@ -91,7 +155,9 @@ impl Maintainer {
         plan: StreamPlan,
         rows: Arc<ViewRows>,
     ) -> Result<()> {
-        let dataflow = Dataflow::new(id, plan.clone(), &self.store.snapshot())?;
+        let snapshot = self.store.snapshot();
+        let dataflow = Dataflow::new(id, plan.clone(), &snapshot)?;
+        self.start_readers(id, &plan, &snapshot)?;
         self.adopt(id, reference, plan, dataflow, rows);
         Ok(())
     }
@@ -147,10 +213,12 @@ impl Maintainer {
         let mut views = self.lock();
         views.views.retain(|view| view.id != id);
         views.relations.remove(&id);
+        self.sources().forget(id);
     }
 
-    /// Applies every deferred change to the views and commits the result as one epoch:
-    /// a barrier. Returns once everything committed before it reached the views.
+    /// Applies every deferred change and what the sources' readers have read to the views
+    /// and commits the result as one epoch: a barrier. Returns once everything committed
+    /// before it reached the views.
     pub async fn flush(&self) -> Result<()> {
         let _writer = self.store.lock_writes().await;
         self.flush_locked()
@@ -160,27 +228,35 @@ impl Maintainer {
     pub fn flush_locked(&self) -> Result<()> {
         let latest = self.store.snapshot();
         let pending = PendingChanges::read(&latest)?;
-        if pending.is_empty() {
+        let mut write = EpochWrite::default();
+        let (taken, read) = self.sources().take(&mut write)?;
+        if pending.is_empty() && taken.is_empty() {
             return Ok(());
         }
-        let mut write = EpochWrite::default();
-        {
+        let applied = {
             let mut views = self.lock();
-            let inputs = take_pending(&views, pending, &mut write);
-            self.apply(&mut views, &inputs, &latest, &mut write)?;
+            let mut inputs = take_pending(&views, pending, &mut write);
+            inputs.extend(read);
+            self.apply(&mut views, &inputs, &latest, &mut write)
+        };
+        let committed = applied.and_then(|()| {
+            self.store
+                .commit(write)
+                .map(|_| ())
+                .inspect_err(|_| self.abandoned())
+        });
+        match committed {
+            Ok(()) => taken.into_iter().for_each(Taken::committed),
+            Err(_) => taken.into_iter().for_each(Taken::restore),
         }
-        if let Err(error) = self.store.commit(write) {
-            self.abandoned();
-            return Err(error);
-        }
-        Ok(())
+        committed
     }
 
     /// Sends `inputs` through the views; on failure rebuilds the dataflows.
     fn apply(
         &self,
         views: &mut Views,
-        inputs: &[(TableReference, StreamChunk)],
+        inputs: &[Input],
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
     ) -> Result<()> {
@@ -235,7 +311,7 @@ impl ChangeObserver for Maintainer {
         let mut views = self.lock();
         let mut inputs = take_pending(&views, PendingChanges::read(latest)?, write);
         if let Some(table) = views.relations.get(&table_id) {
-            inputs.push((table.clone(), changes.clone()));
+            inputs.push(Input::for_all(table.clone(), changes.clone()));
         }
         self.apply(&mut views, &inputs, latest, write)
     }
@@ -250,16 +326,12 @@ impl ChangeObserver for Maintainer {
 
 /// The changes of `pending` (oldest first) as inputs for the views, their keys deleted in
 /// `write`; changes of tables dropped since are dropped with them.
-fn take_pending(
-    views: &Views,
-    pending: Vec<PendingChange>,
-    write: &mut EpochWrite,
-) -> Vec<(TableReference, StreamChunk)> {
+fn take_pending(views: &Views, pending: Vec<PendingChange>, write: &mut EpochWrite) -> Vec<Input> {
     let mut inputs = Vec::new();
     for change in pending {
         write.delete(&change.key);
         if let Some(table) = views.relations.get(&change.table_id) {
-            inputs.push((table.clone(), change.changes));
+            inputs.push(Input::for_all(table.clone(), change.changes));
         }
     }
     inputs
@@ -287,17 +359,19 @@ fn contain_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 fn propagate(
     views: &mut [View],
     errors: &mut ErrorLog,
-    inputs: &[(TableReference, StreamChunk)],
+    inputs: &[Input],
     latest: &ReadSnapshot,
     write: &mut EpochWrite,
 ) -> Result<()> {
-    let mut pending: Vec<(TableReference, StreamChunk)> = inputs.to_vec();
+    let mut pending: Vec<Input> = inputs.to_vec();
     for view in views.iter_mut() {
         let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
         let mut out = Vec::new();
-        for (relation, chunk) in &pending {
-            if sources.contains(relation) {
-                out.push(view.dataflow.push(relation, chunk)?);
+        for input in &pending {
+            if sources.contains(&input.relation)
+                && input.only_view.is_none_or(|only| only == view.id)
+            {
+                out.push(view.dataflow.push(&input.relation, &input.changes)?);
             }
         }
         if out.is_empty() {
@@ -309,7 +383,7 @@ fn propagate(
         let schema = view.dataflow.schema();
         let delta = StreamChunk::concat(&schema, &out)?;
         if !delta.is_empty() {
-            pending.push((view.reference.clone(), delta));
+            pending.push(Input::for_all(view.reference.clone(), delta));
         }
     }
     Ok(())

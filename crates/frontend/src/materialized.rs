@@ -21,6 +21,7 @@ use weir_planner::{StreamPlan, plan_stream};
 use weir_storage::{EpochWrite, MaterializedViewTable, ReadSnapshot, Store, ViewRows};
 
 use crate::maintainer::Maintainer;
+use crate::source_table::SourceTable;
 
 /// A view's query planned for maintenance.
 pub(crate) struct PlannedView {
@@ -83,7 +84,7 @@ fn rename_columns(plan: LogicalPlan, create: &CreateView) -> Result<LogicalPlan>
 }
 
 /// The name under which changes of `relation` arrive: its schema made explicit. Only
-/// tables and materialized views have changes to follow.
+/// tables, sources and materialized views have changes to follow.
 fn stored_relation(catalog: &Catalog, relation: &TableReference) -> Result<TableReference> {
     let schema = relation.schema().unwrap_or(DEFAULT_SCHEMA);
     match catalog.lookup(schema, relation.table()) {
@@ -92,7 +93,9 @@ fn stored_relation(catalog: &Catalog, relation: &TableReference) -> Result<Table
         }
         _ => Err(
             WeirError::not_supported(format!("reading {relation} in a materialized view"))
-                .with_detail("Materialized views follow tables and other materialized views."),
+                .with_detail(
+                    "Materialized views follow tables, sources and other materialized views.",
+                ),
         ),
     }
 }
@@ -127,6 +130,11 @@ pub(crate) async fn backfill(
     let mut inputs = Vec::new();
     for relation in planned.plan.sources() {
         let provider = context.table_provider(relation.clone()).await?;
+        // A source's records reach the view through its reader, from the startup offset.
+        let provider_any: &dyn std::any::Any = provider.as_ref();
+        if provider_any.is::<SourceTable>() {
+            continue;
+        }
         let scan = provider.scan(&state, None, &[], None).await?;
         let batches = collect(scan, state.task_ctx()).await?;
         let schema = provider.schema();

@@ -7,7 +7,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::{Cast, Expr};
-use datafusion::sql::sqlparser::ast::Statement;
+use weir_sql::ParsedStatement;
 
 use crate::copy_format::CopyFormat;
 
@@ -51,7 +51,7 @@ impl Outcome {
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub sql: String,
-    pub statement: Statement,
+    pub statement: ParsedStatement,
     /// The plan DataFusion made at preparation, for queries and DML; it tells the client
     /// the parameter types. Queries run it while the catalog is unchanged; DML and
     /// queries after DDL plan again, so that they see tables as they are when they run.

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
+use weir_sql::ParsedStatement;
 use weir_storage::DeferMaintenance;
 
 use crate::copy::PendingCopy;
@@ -84,7 +85,7 @@ impl Session {
     }
 
     /// Runs one statement.
-    pub async fn execute(&mut self, statement: Statement) -> Result<Outcome> {
+    pub async fn execute(&mut self, statement: ParsedStatement) -> Result<Outcome> {
         self.guarded(statement, None, None).await
     }
 
@@ -101,20 +102,21 @@ impl Session {
             return Ok(None);
         };
         let catalog_version = self.database.catalog_version();
-        let (plan, result_schema) = if planned_by_datafusion(&statement) {
-            let plan = self
-                .plan_statement(&self.statement_state(), statement.clone())
-                .await?;
-            let schema = match &plan {
-                LogicalPlan::Dml(_) => None,
-                plan => Some(Arc::new(plan.schema().as_arrow().clone())),
-            };
-            (Some(plan), schema)
-        } else {
-            (
-                None,
-                shown_columns(&statement).map(|names| text_schema(&names)),
-            )
+        let (plan, result_schema) = match &statement {
+            ParsedStatement::Sql(sql) if planned_by_datafusion(sql) => {
+                let plan = self
+                    .plan_statement(&self.statement_state(), sql.clone())
+                    .await?;
+                let schema = match &plan {
+                    LogicalPlan::Dml(_) => None,
+                    plan => Some(Arc::new(plan.schema().as_arrow().clone())),
+                };
+                (Some(plan), schema)
+            }
+            ParsedStatement::Sql(sql) => {
+                (None, shown_columns(sql).map(|names| text_schema(&names)))
+            }
+            ParsedStatement::CreateConnector(_) | ParsedStatement::DropSource(_) => (None, None),
         };
         Ok(Some(Prepared {
             sql: sql.to_owned(),
@@ -135,7 +137,9 @@ impl Session {
         // it reads the tables' data as of this execution all the same.
         let current = prepared.catalog_version == self.database.catalog_version();
         let plan = match (&prepared.statement, &prepared.plan) {
-            (Statement::Query(_), Some(plan)) if current => Some(plan.clone()),
+            (ParsedStatement::Sql(Statement::Query(_)), Some(plan)) if current => {
+                Some(plan.clone())
+            }
             _ => None,
         };
         self.guarded(prepared.statement.clone(), Some(parameters), plan)
@@ -145,13 +149,13 @@ impl Session {
     /// Applies the rules of transaction blocks around running a statement.
     async fn guarded(
         &mut self,
-        statement: Statement,
+        statement: ParsedStatement,
         parameters: Option<ParamValues>,
         plan: Option<LogicalPlan>,
     ) -> Result<Outcome> {
         let ends_block = matches!(
             statement,
-            Statement::Commit { .. } | Statement::Rollback { .. }
+            ParsedStatement::Sql(Statement::Commit { .. } | Statement::Rollback { .. })
         );
         if self.transaction == TransactionState::Failed && !ends_block {
             return Err(WeirError::new(
@@ -159,7 +163,10 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
-        let writes = writes_data(&statement);
+        let writes = match &statement {
+            ParsedStatement::Sql(sql) => writes_data(sql),
+            ParsedStatement::CreateConnector(_) | ParsedStatement::DropSource(_) => true,
+        };
         let result = match self.settings.statement_timeout() {
             Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters, plan))
                 .await
@@ -185,6 +192,36 @@ impl Session {
 
     async fn dispatch(
         &mut self,
+        statement: ParsedStatement,
+        parameters: Option<ParamValues>,
+        plan: Option<LogicalPlan>,
+    ) -> Result<Outcome> {
+        match statement {
+            ParsedStatement::Sql(statement) => self.dispatch_sql(statement, parameters, plan).await,
+            ParsedStatement::CreateConnector(create) => {
+                let result =
+                    ddl::create_connector(&self.database, &create, &mut self.notices).await;
+                self.database.catalog_changed();
+                result
+            }
+            ParsedStatement::DropSource(drop) => {
+                let result = ddl::drop_objects(
+                    &self.database,
+                    ObjectKind::Source,
+                    &drop.names,
+                    drop.if_exists,
+                    drop.cascade,
+                    &mut self.notices,
+                )
+                .await;
+                self.database.catalog_changed();
+                result
+            }
+        }
+    }
+
+    async fn dispatch_sql(
+        &mut self,
         statement: Statement,
         parameters: Option<ParamValues>,
         plan: Option<LogicalPlan>,
@@ -195,6 +232,9 @@ impl Session {
             Statement::Rollback { .. } => Ok(self.end_block(false)),
             Statement::Set(set) => self.set(set),
             Statement::Reset(ResetStatement { reset }) => self.reset(reset),
+            Statement::ShowVariable { variable } if shows_sources(&variable) => {
+                self.show_objects(ObjectKind::Source).await
+            }
             Statement::ShowVariable { variable } => self.show(&variable),
             Statement::ShowTables { .. } => self.show_objects(ObjectKind::Table).await,
             Statement::ShowViews {
@@ -357,7 +397,7 @@ impl Session {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                weir_sql::parse(&format!("SELECT {columns} FROM {table_name}"))?.remove(0)
+                weir_sql::parse_sql(&format!("SELECT {columns} FROM {table_name}"))?
             }
         };
         match self.run_datafusion(query, None, None).await? {
@@ -799,8 +839,16 @@ fn show_variable_columns(variable: &[Ident]) -> Vec<String> {
 }
 
 /// The columns of the statements weir answers itself with rows.
+/// `SHOW SOURCES` (which sqlparser reads as showing a variable).
+fn shows_sources(variable: &[Ident]) -> bool {
+    variable_name(variable).eq_ignore_ascii_case("sources")
+}
+
 fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
     match statement {
+        Statement::ShowVariable { variable } if shows_sources(variable) => {
+            Some(vec![OBJECT_LIST_COLUMN.to_owned()])
+        }
         Statement::ShowVariable { variable } => Some(show_variable_columns(variable)),
         Statement::ShowTables { .. } | Statement::ShowViews { .. } => {
             Some(vec![OBJECT_LIST_COLUMN.to_owned()])

@@ -3,9 +3,12 @@
 //! `weir_catalog.view_errors`. Only the latest [`MAX_VIEW_ERRORS`] are kept.
 
 use serde::{Deserialize, Serialize};
-use weir_common::{Result, WeirError};
-use weir_storage::{EpochWrite, ReadSnapshot, keys};
+use weir_common::Result;
+use weir_storage::keys::Space;
+use weir_storage::{EpochWrite, ReadSnapshot};
 use weir_stream::RowError;
+
+use crate::bounded_log::{BoundedLog, read_log};
 
 /// How many recorded row errors are kept; older ones are dropped.
 pub(crate) const MAX_VIEW_ERRORS: u64 = 10_000;
@@ -22,70 +25,43 @@ pub(crate) struct ViewError {
 
 /// Numbers recorded errors and writes them with the epoch that met them.
 pub(crate) struct ErrorLog {
-    next: u64,
+    log: BoundedLog,
 }
 
 impl ErrorLog {
     /// Continues the numbering of the errors stored in `snapshot`.
     pub fn open(snapshot: &ReadSnapshot) -> Result<ErrorLog> {
-        let (start, end) = keys::view_error_range();
-        let mut next = 0;
-        snapshot.scan(&start, Some(&end), |key, _| {
-            if let Ok(sequence) = <[u8; 8]>::try_from(&key[1..]) {
-                next = u64::from_be_bytes(sequence) + 1;
-            }
-            true
-        })?;
-        Ok(ErrorLog { next })
+        Ok(ErrorLog {
+            log: BoundedLog::open(snapshot, Space::ViewErrors, MAX_VIEW_ERRORS)?,
+        })
     }
 
     /// Adds `errors` of view `view_id` to `write`, dropping the oldest beyond the bound.
     pub fn record(&mut self, view_id: u32, errors: Vec<RowError>, write: &mut EpochWrite) {
-        if errors.is_empty() {
-            return;
-        }
         let now = now_micros();
-        for error in errors {
-            tracing::warn!(view_id, operator = error.node, error = %error.message, row = %error.row, "row left out of a materialized view");
-            let record = ViewError {
-                view_id,
-                operator: error.node,
-                message: error.message,
-                row: error.row,
-                recorded_at: now,
-            };
-            let value = serde_json::to_vec(&record).expect("view errors serialize");
-            write.put(&keys::view_error(self.next), &value);
-            self.next += 1;
-        }
-        if self.next > MAX_VIEW_ERRORS {
-            let (start, _) = keys::view_error_range();
-            write.delete_range(&start, &keys::view_error(self.next - MAX_VIEW_ERRORS));
-        }
+        let records: Vec<ViewError> = errors
+            .into_iter()
+            .map(|error| {
+                tracing::warn!(view_id, operator = error.node, error = %error.message, row = %error.row, "row left out of a materialized view");
+                ViewError {
+                    view_id,
+                    operator: error.node,
+                    message: error.message,
+                    row: error.row,
+                    recorded_at: now,
+                }
+            })
+            .collect();
+        self.log.append(&records, write);
     }
 }
 
 /// Every recorded error as of `snapshot`, oldest first.
 pub(crate) fn read_view_errors(snapshot: &ReadSnapshot) -> Result<Vec<ViewError>> {
-    let (start, end) = keys::view_error_range();
-    let mut errors = Vec::new();
-    let mut failure = None;
-    snapshot.scan(&start, Some(&end), |_, value| {
-        match serde_json::from_slice(value) {
-            Ok(error) => errors.push(error),
-            Err(error) => {
-                failure = Some(WeirError::internal(format!("corrupt view error: {error}")))
-            }
-        }
-        failure.is_none()
-    })?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(errors),
-    }
+    read_log(snapshot, Space::ViewErrors)
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_micros() as i64)

@@ -11,6 +11,11 @@
 //! `column_names`).
 
 mod column_names;
+mod connector_ddl;
+
+pub use connector_ddl::{
+    ConnectorOption, ConnectorRelation, CreateConnector, DropSource, Format, Include,
+};
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
@@ -48,15 +53,42 @@ const CATALOG_FRAGMENTS: [(&str, &str); 1] = [
     ),
 ];
 
+/// One parsed statement: SQL in sqlparser's PostgreSQL dialect, or weir's connector DDL.
+#[derive(Clone, Debug, PartialEq)]
+// Statements are parsed and run one at a time; boxing the common case would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum ParsedStatement {
+    Sql(Statement),
+    CreateConnector(CreateConnector),
+    DropSource(DropSource),
+}
+
+impl std::fmt::Display for ParsedStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParsedStatement::Sql(statement) => statement.fmt(f),
+            ParsedStatement::CreateConnector(create) => create.fmt(f),
+            ParsedStatement::DropSource(drop) => drop.fmt(f),
+        }
+    }
+}
+
 /// Parses `sql`, which may hold several statements separated by `;`.
 ///
 /// weir's own `FLUSH` (wait until every change before it is committed and visible in all
 /// views) is not in sqlparser's PostgreSQL dialect; it is carried as sqlparser's `FLUSH`
-/// statement with no options (see [`is_flush`]), alone or among other statements.
-pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+/// statement with no options (see [`is_flush`]), alone or among other statements. So is
+/// connector DDL (`CREATE SOURCE`, see [`CreateConnector`]), as its own kind of statement.
+pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
     let mut statements =
-        parse_with_flush(sql).map_err(|error| at_character(syntax_error(error), sql))?;
-    if statements.iter().any(reads_system_catalog) {
+        parse_with_extensions(sql).map_err(|error| at_character(syntax_error(error), sql))?;
+    let all_sql = statements
+        .iter()
+        .all(|statement| matches!(statement, ParsedStatement::Sql(_)));
+    let reads_catalog = statements.iter().any(
+        |statement| matches!(statement, ParsedStatement::Sql(sql) if reads_system_catalog(sql)),
+    );
+    if all_sql && reads_catalog {
         // The compatibility parser recognises some client queries by their exact text, so
         // it gets the text as the client sent it.
         let mut sql = sql.to_owned();
@@ -65,18 +97,32 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         }
         statements = CATALOG_PARSER
             .parse(&sql)
-            .map_err(|error| at_character(syntax_error(error), &sql))?;
+            .map_err(|error| at_character(syntax_error(error), &sql))?
+            .into_iter()
+            .map(ParsedStatement::Sql)
+            .collect();
     }
     for statement in &mut statements {
-        column_names::name_columns(statement);
-        answer_view_definitions(statement);
+        if let ParsedStatement::Sql(statement) = statement {
+            column_names::name_columns(statement);
+            answer_view_definitions(statement);
+        }
     }
     Ok(statements)
 }
 
+/// Parses `sql`, which must be one SQL statement sqlparser knows (e.g. a stored
+/// definition or a query weir writes itself).
+pub fn parse_sql(sql: &str) -> Result<Statement> {
+    match parse(sql)?.as_slice() {
+        [ParsedStatement::Sql(statement)] => Ok(statement.clone()),
+        _ => Err(WeirError::internal(format!("not one SQL statement: {sql}"))),
+    }
+}
+
 /// The statements of `sql` as sqlparser's PostgreSQL dialect parses them, with `FLUSH`
-/// alone between semicolons taken as weir's.
-fn parse_with_flush(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
+/// alone between semicolons taken as weir's, and connector DDL parsed by weir.
+fn parse_with_extensions(sql: &str) -> std::result::Result<Vec<ParsedStatement>, ParserError> {
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
     let mut statements = Vec::new();
@@ -99,16 +145,24 @@ fn parse_with_flush(sql: &str) -> std::result::Result<Vec<Statement>, ParserErro
             );
         if flush {
             parser.next_token();
-            statements.push(Statement::Flush {
+            statements.push(ParsedStatement::Sql(Statement::Flush {
                 object_type: FlushType::Tables,
                 location: None,
                 channel: None,
                 read_lock: false,
                 export: false,
                 tables: vec![],
-            });
+            }));
+        } else if connector_ddl::is_connector_ddl(&parser) {
+            statements.push(ParsedStatement::CreateConnector(
+                connector_ddl::parse_connector_ddl(&mut parser)?,
+            ));
+        } else if connector_ddl::is_drop_source(&parser) {
+            statements.push(ParsedStatement::DropSource(
+                connector_ddl::parse_drop_source(&mut parser)?,
+            ));
         } else {
-            statements.push(parser.parse_statement()?);
+            statements.push(ParsedStatement::Sql(parser.parse_statement()?));
         }
         expecting_delimiter = true;
     }
@@ -201,21 +255,17 @@ mod tests {
     #[test]
     fn user_queries_are_not_rewritten() {
         let sql = "SELECT (SELECT x FROM t) AS y FROM u";
-        let statement = parse(sql).unwrap().remove(0);
+        let statement = parse_sql(sql).unwrap();
         assert_eq!(statement.to_string(), sql);
     }
 
     #[test]
     fn catalog_queries_are_detected() {
-        let statement = parse("SELECT relname FROM pg_catalog.pg_class")
-            .unwrap()
-            .remove(0);
+        let statement = parse_sql("SELECT relname FROM pg_catalog.pg_class").unwrap();
         assert!(reads_system_catalog(&statement));
-        let statement = parse("SELECT * FROM information_schema.tables")
-            .unwrap()
-            .remove(0);
+        let statement = parse_sql("SELECT * FROM information_schema.tables").unwrap();
         assert!(reads_system_catalog(&statement));
-        let statement = parse("SELECT * FROM orders").unwrap().remove(0);
+        let statement = parse_sql("SELECT * FROM orders").unwrap();
         assert!(!reads_system_catalog(&statement));
     }
 

@@ -10,6 +10,8 @@ pub enum Space {
     State = 0x03,
     ViewErrors = 0x04,
     Pending = 0x05,
+    SourceOffsets = 0x06,
+    DeadLetters = 0x07,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -69,19 +71,34 @@ pub fn state_range() -> (Vec<u8>, Vec<u8>) {
     (vec![Space::State as u8], vec![Space::State as u8 + 1])
 }
 
-/// Key of the `sequence`th row error recorded by view maintenance.
-pub fn view_error(sequence: u64) -> Vec<u8> {
-    let mut key = vec![Space::ViewErrors as u8];
+/// Key of the `sequence`th entry of a log kept in `space` (row errors of views, dead
+/// letters of sources).
+pub fn log_entry(space: Space, sequence: u64) -> Vec<u8> {
+    let mut key = vec![space as u8];
     key.extend_from_slice(&sequence.to_be_bytes());
     key
 }
 
-/// The first key of the view-error space and the first key past it.
-pub fn view_error_range() -> (Vec<u8>, Vec<u8>) {
-    (
-        vec![Space::ViewErrors as u8],
-        vec![Space::ViewErrors as u8 + 1],
-    )
+/// The first key of a log's space and the first key past it.
+pub fn log_range(space: Space) -> (Vec<u8>, Vec<u8>) {
+    (vec![space as u8], vec![space as u8 + 1])
+}
+
+/// Key of the offset a source's reader continues from in one partition, committed with
+/// the state it produced: the object that owns the reader (a materialized view), the
+/// source, the partition.
+pub fn source_offset(owner_id: u32, source_id: u32, partition: i32) -> Vec<u8> {
+    let mut key = source_offsets_prefix(owner_id);
+    key.extend_from_slice(&source_id.to_be_bytes());
+    key.extend_from_slice(&(partition as u32).to_be_bytes());
+    key
+}
+
+/// The prefix of every source offset an object owns.
+pub fn source_offsets_prefix(owner_id: u32) -> Vec<u8> {
+    let mut key = vec![Space::SourceOffsets as u8];
+    key.extend_from_slice(&owner_id.to_be_bytes());
+    key
 }
 
 /// Key of a table change whose view maintenance was deferred: the epoch it committed in,

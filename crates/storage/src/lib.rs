@@ -18,7 +18,12 @@
 //!   sequence number, the oldest dropped past a bound;
 //! * `Pending`: table changes committed without their view maintenance (a session with
 //!   `implicit_flush` off), by epoch and table, until a barrier applies them (see
-//!   [`PendingChanges`]).
+//!   [`PendingChanges`]);
+//! * `SourceOffsets`: for each reader of a Kafka source, the next offset of each
+//!   partition, `owner id ++ source id ++ partition`, committed with the state the
+//!   records before it produced;
+//! * `DeadLetters`: records sources could not decode, by sequence number, bounded like
+//!   `ViewErrors`.
 //!
 //! # Epochs
 //!

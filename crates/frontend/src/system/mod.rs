@@ -4,13 +4,15 @@
 //! statement reads user tables through, so a query joining system and user tables sees
 //! one epoch of both.
 
+mod dead_letters;
 mod objects;
+mod source_partitions;
 mod state_tables;
 mod table;
 mod view_errors;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::execution::context::SessionContext;
@@ -20,6 +22,7 @@ use weir_sql::SYSTEM_SCHEMA;
 use weir_storage::{ReadSnapshot, Store};
 
 use crate::database::catalog_entries;
+use crate::maintainer::Maintainer;
 
 use table::SystemTable;
 
@@ -32,12 +35,18 @@ fn object_names(snapshot: &ReadSnapshot) -> Result<HashMap<u32, String>> {
 }
 
 /// Creates the system schema and its tables in `context`.
-pub(crate) fn register(context: &SessionContext, store: &Arc<Store>) -> Result<()> {
+pub(crate) fn register(
+    context: &SessionContext,
+    store: &Arc<Store>,
+    maintainer: Weak<Maintainer>,
+) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
     for table in [
         objects::table(store.clone()),
         state_tables::table(store.clone()),
         view_errors::table(store.clone()),
+        dead_letters::table(store.clone()),
+        source_partitions::table(store.clone(), maintainer),
     ] {
         schema.register_table(table.name().to_owned(), Arc::new(table))?;
     }

@@ -28,7 +28,7 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
             false,
         ),
     ]));
-    SystemTable::new("objects", schema, rows, store)
+    SystemTable::new("objects", schema, Box::new(rows), store)
 }
 
 fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
@@ -62,7 +62,7 @@ pub(crate) fn view_query(entry: &CatalogEntry) -> Option<String> {
         return None;
     }
     // Definitions were parsed when the object was created and again at start-up.
-    match weir_sql::parse(&entry.definition).ok()?.pop()? {
+    match weir_sql::parse_sql(&entry.definition).ok()? {
         Statement::CreateView(create) => Some(format!("{};", create.query)),
         _ => None,
     }

@@ -21,7 +21,7 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
         Field::new("rows", DataType::Int64, false),
         Field::new("bytes", DataType::Int64, false),
     ]));
-    SystemTable::new("state_tables", schema, rows, store)
+    SystemTable::new("state_tables", schema, Box::new(rows), store)
 }
 
 fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {

@@ -14,14 +14,22 @@ use datafusion::physical_plan::ExecutionPlan;
 use weir_storage::{ReadSnapshot, Store};
 
 /// Computes a system table's rows as of a snapshot.
-pub(crate) type Rows = fn(&ReadSnapshot, &SchemaRef) -> weir_common::Result<RecordBatch>;
+pub(crate) type Rows =
+    Box<dyn Fn(&ReadSnapshot, &SchemaRef) -> weir_common::Result<RecordBatch> + Send + Sync>;
 
-#[derive(Debug)]
 pub(crate) struct SystemTable {
     name: &'static str,
     schema: SchemaRef,
     rows: Rows,
     store: Arc<Store>,
+}
+
+impl std::fmt::Debug for SystemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemTable")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl SystemTable {

@@ -26,7 +26,7 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
             false,
         ),
     ]));
-    SystemTable::new("view_errors", schema, rows, store)
+    SystemTable::new("view_errors", schema, Box::new(rows), store)
 }
 
 fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {

@@ -1,0 +1,403 @@
+//! A thread that reads a Kafka topic into an [`Ingest`].
+//!
+//! Every partition is assigned explicitly (no consumer-group rebalancing) and read from
+//! the offset weir committed for it; the topic's partitions are looked up again every few
+//! seconds, so partitions added later are read from their beginning. A partition seen for
+//! the first time by a new source starts where `scan.startup.mode` says, and that offset
+//! is committed with the next epoch even if no record follows, so a restart does not
+//! move it. Records are decoded in batches; the rows, the dead letters and the offsets
+//! after them go to the ingest together.
+//!
+//! When the broker cannot be reached the reader records the error (the status table
+//! shows it) and tries again with backoff, up to [`MAX_BACKOFF`], continuing from the
+//! last record it read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use weir_common::{Result, SqlState, WeirError};
+
+use crate::ingest::{DeadLetter, Ingest, Ingested};
+use crate::json::JsonDecoder;
+use crate::options::{KafkaOptions, OnError, StartupMode};
+use crate::records::Records;
+use crate::schema::SourceSchema;
+
+/// Records decoded together, at most.
+const BATCH_RECORDS: usize = 8192;
+/// How long a batch waits for more records once it has one.
+const BATCH_LINGER: Duration = Duration::from_millis(20);
+/// How often the topic's partitions and high watermarks are looked up.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// The longest wait between attempts to reach the broker.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Metadata requests give up after this long.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running reader; dropping it stops the thread.
+#[derive(Debug)]
+pub struct KafkaReader {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Checks at CREATE that the topic exists, if the broker answers: `Ok(Some(partitions))`
+/// if it does, `Ok(None)` if the broker cannot be reached now (the reader will keep
+/// trying), an error with a hint if the topic is not there.
+pub fn check_topic(options: &KafkaOptions) -> Result<Option<usize>> {
+    let consumer = consumer(options).map_err(kafka_error)?;
+    match partitions(&consumer, &options.topic) {
+        Ok(partitions) if partitions.is_empty() => Err(WeirError::new(
+            SqlState::UNDEFINED_OBJECT,
+            format!("Kafka topic \"{}\" does not exist", options.topic),
+        )
+        .with_hint(format!(
+            "Create the topic on {} first; weir does not create source topics.",
+            options.bootstrap_servers
+        ))),
+        Ok(partitions) => Ok(Some(partitions.len())),
+        Err(_) => Ok(None),
+    }
+}
+
+impl KafkaReader {
+    /// Starts reading for `ingest`, each partition from its offset in `committed`.
+    pub fn start(
+        name: String,
+        options: KafkaOptions,
+        schema: SourceSchema,
+        committed: BTreeMap<i32, i64>,
+        ingest: Arc<Ingest>,
+    ) -> KafkaReader {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = Reader {
+            decoder: JsonDecoder::new(schema.declared.clone(), options.max_record_bytes),
+            options,
+            schema,
+            new_source: committed.is_empty(),
+            positions: committed,
+            ingest,
+            stop: stop.clone(),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("source {name}"))
+            .spawn(move || reader.run());
+        if let Err(error) = spawned {
+            tracing::error!(source = %name, %error, "could not start the source's reader");
+        }
+        KafkaReader { stop }
+    }
+}
+
+struct Reader {
+    options: KafkaOptions,
+    schema: SourceSchema,
+    decoder: JsonDecoder,
+    /// No partition has an offset yet: partitions start where `scan.startup.mode` says.
+    new_source: bool,
+    /// The next offset to read, by partition.
+    positions: BTreeMap<i32, i64>,
+    ingest: Arc<Ingest>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Whether the reader goes on after a batch.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Reader {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.stopped() {
+            match self.read() {
+                Ok(Flow::Stop) => return,
+                Ok(Flow::Continue) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::warn!(topic = %self.options.topic, %error, "Kafka source retrying");
+                    self.ingest
+                        .report_error(-1, error.to_string(), now_micros());
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until && !self.stopped() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One consumer's life: until stopped, or an error that needs a new consumer.
+    fn read(&mut self) -> rdkafka::error::KafkaResult<Flow> {
+        let consumer = consumer(&self.options)?;
+        let mut assigned = 0;
+        let mut refreshed = Instant::now() - REFRESH_INTERVAL;
+        loop {
+            if self.stopped() {
+                return Ok(Flow::Stop);
+            }
+            if refreshed.elapsed() >= REFRESH_INTERVAL {
+                let found = partitions(&consumer, &self.options.topic)?;
+                if found.is_empty() {
+                    return Err(rdkafka::error::KafkaError::MetadataFetch(
+                        rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                    ));
+                }
+                self.start_new_partitions(&consumer, &found)?;
+                if found.len() != assigned {
+                    let mut list = TopicPartitionList::new();
+                    for (partition, offset) in &self.positions {
+                        list.add_partition_offset(
+                            &self.options.topic,
+                            *partition,
+                            Offset::Offset(*offset),
+                        )?;
+                    }
+                    consumer.assign(&list)?;
+                    assigned = found.len();
+                }
+                for partition in found {
+                    if let Ok((_, high)) =
+                        consumer.fetch_watermarks(&self.options.topic, partition, METADATA_TIMEOUT)
+                    {
+                        self.ingest.set_high_watermark(partition, high);
+                    }
+                }
+                refreshed = Instant::now();
+            }
+            let records = self.poll_batch(&consumer)?;
+            if !records.is_empty()
+                && let Flow::Stop = self.hand_over(&records)
+            {
+                return Ok(Flow::Stop);
+            }
+            while !self.ingest.wait_for_room(Duration::from_millis(200)) {
+                if self.stopped() {
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
+    }
+
+    /// Gives partitions not read before their first offset, and commits it with the next
+    /// epoch.
+    fn start_new_partitions(
+        &mut self,
+        consumer: &BaseConsumer,
+        found: &[i32],
+    ) -> rdkafka::error::KafkaResult<()> {
+        let topic = &self.options.topic;
+        let mut started = BTreeMap::new();
+        for &partition in found {
+            if self.positions.contains_key(&partition) {
+                continue;
+            }
+            let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
+            let offset = match (self.new_source, self.options.startup) {
+                (false, _) | (true, StartupMode::Earliest) => low,
+                (true, StartupMode::Latest) => high,
+                (true, StartupMode::Timestamp(millis)) => {
+                    let mut list = TopicPartitionList::new();
+                    list.add_partition_offset(topic, partition, Offset::Offset(millis))?;
+                    let found = consumer.offsets_for_times(list, METADATA_TIMEOUT)?;
+                    match found.find_partition(topic, partition).map(|p| p.offset()) {
+                        Some(Offset::Offset(offset)) => offset,
+                        _ => high,
+                    }
+                }
+            };
+            started.insert(partition, offset);
+        }
+        if started.is_empty() {
+            return Ok(());
+        }
+        self.new_source = false;
+        self.positions.extend(&started);
+        self.ingest.add(
+            Ingested {
+                next_offsets: started,
+                ..Ingested::default()
+            },
+            &BTreeMap::new(),
+        );
+        Ok(())
+    }
+
+    /// Records available now, up to a batch; waits a little for the first.
+    fn poll_batch(&self, consumer: &BaseConsumer) -> rdkafka::error::KafkaResult<Records> {
+        let mut records = Records::default();
+        let mut deadline = Instant::now() + Duration::from_millis(200);
+        while records.len() < BATCH_RECORDS {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let Some(polled) = consumer.poll(wait) else {
+                break;
+            };
+            match polled {
+                Ok(message) => {
+                    if records.is_empty() {
+                        deadline = Instant::now() + BATCH_LINGER;
+                    }
+                    records.push(
+                        message.partition(),
+                        message.offset(),
+                        message.timestamp().to_millis(),
+                        message.key(),
+                        message.payload(),
+                    );
+                }
+                Err(error) => {
+                    tracing::debug!(topic = %self.options.topic, %error, "Kafka consumer error");
+                    self.ingest
+                        .report_error(-1, error.to_string(), now_micros());
+                    break;
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Decodes `records` and adds them to the ingest.
+    fn hand_over(&mut self, records: &Records) -> Flow {
+        let decoded = self.decoder.decode(records);
+        let now = now_micros();
+        // With `on_error = 'fail'`, reading stops at the first bad record: what came
+        // before it goes on, it and what follows stay unread.
+        let (end, flow) = match (self.options.on_error, decoded.rejected.first()) {
+            (OnError::Fail, Some((index, error))) => {
+                let message = format!(
+                    "record at partition {} offset {} cannot be decoded: {error}; the source stopped (on_error = 'fail')",
+                    records.partitions[*index], records.offsets[*index]
+                );
+                tracing::error!(topic = %self.options.topic, "{message}");
+                self.ingest
+                    .report_error(records.partitions[*index], message, now);
+                (*index, Flow::Stop)
+            }
+            _ => (records.len(), Flow::Continue),
+        };
+        let kept: Vec<usize> = decoded
+            .accepted
+            .iter()
+            .copied()
+            .filter(|&index| index < end)
+            .collect();
+        let rows = self.with_metadata(decoded.rows, &decoded.accepted, &kept, records);
+        let mut dead_letters = Vec::new();
+        for (index, error) in decoded.rejected.iter().filter(|(index, _)| *index < end) {
+            let letter = DeadLetter {
+                partition: records.partitions[*index],
+                offset: records.offsets[*index],
+                key: records.keys[*index].clone(),
+                value: records.value(*index).map(<[u8]>::to_vec),
+                error: error.clone(),
+                at: now,
+            };
+            if self.options.on_error == OnError::Skip {
+                self.ingest
+                    .report_error(letter.partition, letter.error.clone(), now);
+            } else {
+                dead_letters.push(letter);
+            }
+        }
+        let mut next_offsets = BTreeMap::new();
+        let mut counts: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+        for index in 0..end {
+            let partition = records.partitions[index];
+            next_offsets.insert(partition, records.offsets[index] + 1);
+            let count = counts.entry(partition).or_default();
+            count.0 += 1;
+            count.1 += (records.value(index).map_or(0, <[u8]>::len)
+                + records.keys[index].as_ref().map_or(0, Vec::len)) as u64;
+        }
+        self.positions.extend(&next_offsets);
+        self.ingest.add(
+            Ingested {
+                rows: rows.into_iter().collect(),
+                next_offsets,
+                dead_letters,
+            },
+            &counts,
+        );
+        flow
+    }
+
+    /// The rows of records `kept` (a prefix of `accepted`, whose rows `rows` holds) with
+    /// their metadata columns; `None` if there are none.
+    fn with_metadata(
+        &self,
+        rows: RecordBatch,
+        accepted: &[usize],
+        kept: &[usize],
+        records: &Records,
+    ) -> Option<RecordBatch> {
+        if kept.is_empty() {
+            return None;
+        }
+        let rows = match kept.len() == accepted.len() {
+            true => rows,
+            false => take_record_batch(&rows, &UInt32Array::from_iter_values(0..kept.len() as u32))
+                .expect("a prefix of the rows is taken"),
+        };
+        let mut columns = rows.columns().to_vec();
+        columns.extend(self.schema.metadata_columns(records, kept));
+        Some(
+            RecordBatch::try_new(self.schema.full(), columns)
+                .expect("decoded rows and metadata make the source's rows"),
+        )
+    }
+}
+
+/// A consumer for `options`, with nothing assigned.
+fn consumer(options: &KafkaOptions) -> rdkafka::error::KafkaResult<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &options.bootstrap_servers)
+        .set("group.id", "weir")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("allow.auto.create.topics", "false");
+    for (key, value) in &options.properties {
+        config.set(key, value);
+    }
+    config.create()
+}
+
+/// The partitions of `topic`; none if it does not exist.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|found| found.name() == topic && found.error().is_none())
+        .flat_map(|found| found.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
+fn kafka_error(error: rdkafka::error::KafkaError) -> WeirError {
+    WeirError::new(SqlState::IO_ERROR, format!("Kafka: {error}"))
+}
+
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_micros() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,186 @@
+//! A Kafka source's `WITH` options, checked once at CREATE so that a typo is an error
+//! then rather than a surprise later.
+
+use std::collections::BTreeMap;
+
+use weir_common::{Result, SqlState, WeirError};
+
+/// Where a new consumer starts reading each partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartupMode {
+    Earliest,
+    Latest,
+    /// The first record at or after this time (milliseconds since the Unix epoch).
+    Timestamp(i64),
+}
+
+/// What happens to a record that cannot be decoded into the source's columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Kept in `weir_catalog.source_dead_letters`; the source goes on.
+    DeadLetter,
+    /// Counted in `weir_catalog.source_partitions` only; the source goes on.
+    Skip,
+    /// The source stops at the record, which stays unconsumed, until it is dropped.
+    Fail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaOptions {
+    pub topic: String,
+    pub bootstrap_servers: String,
+    pub startup: StartupMode,
+    /// librdkafka settings given as `properties.<name>`.
+    pub properties: BTreeMap<String, String>,
+    pub on_error: OnError,
+    /// A record larger than this is a dead letter rather than decoded.
+    pub max_record_bytes: usize,
+}
+
+/// The options a Kafka source accepts besides `properties.*`.
+const KNOWN: [&str; 7] = [
+    "connector",
+    "topic",
+    "properties.bootstrap.server",
+    "scan.startup.mode",
+    "scan.startup.timestamp.millis",
+    "on_error",
+    "max_record_bytes",
+];
+
+/// The default of `max_record_bytes`.
+const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+impl KafkaOptions {
+    /// Reads a source's `WITH` options (keys lower case).
+    pub fn parse(options: &[(String, String)]) -> Result<KafkaOptions> {
+        let get = |key: &str| {
+            options
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some((key, _)) = options
+            .iter()
+            .find(|(key, _)| !KNOWN.contains(&key.as_str()) && !key.starts_with("properties."))
+        {
+            return Err(
+                invalid(format!("unknown Kafka source option \"{key}\"")).with_hint(format!(
+                    "Known options: {}, and properties.<librdkafka setting>.",
+                    KNOWN.join(", ")
+                )),
+            );
+        }
+        let required = |key: &str| {
+            get(key).ok_or_else(|| invalid(format!("a Kafka source needs the option {key}")))
+        };
+        let startup = match (
+            get("scan.startup.mode"),
+            get("scan.startup.timestamp.millis"),
+        ) {
+            (None | Some("earliest"), None) => StartupMode::Earliest,
+            (Some("latest"), None) => StartupMode::Latest,
+            (None | Some("timestamp"), Some(millis)) => {
+                StartupMode::Timestamp(millis.parse().map_err(|_| {
+                    invalid(format!(
+                        "scan.startup.timestamp.millis is not a number: {millis}"
+                    ))
+                })?)
+            }
+            (Some("timestamp"), None) => {
+                return Err(invalid(
+                    "scan.startup.mode 'timestamp' needs scan.startup.timestamp.millis",
+                ));
+            }
+            (Some(mode), _) => {
+                return Err(invalid(format!(
+                    "scan.startup.mode must be 'earliest', 'latest' or 'timestamp', not '{mode}'"
+                )));
+            }
+        };
+        let on_error = match get("on_error").unwrap_or("dead_letter") {
+            "dead_letter" => OnError::DeadLetter,
+            "skip" => OnError::Skip,
+            "fail" => OnError::Fail,
+            other => {
+                return Err(invalid(format!(
+                    "on_error must be 'dead_letter', 'skip' or 'fail', not '{other}'"
+                )));
+            }
+        };
+        let max_record_bytes = match get("max_record_bytes") {
+            None => DEFAULT_MAX_RECORD_BYTES,
+            Some(bytes) => bytes
+                .parse()
+                .map_err(|_| invalid(format!("max_record_bytes is not a number: {bytes}")))?,
+        };
+        let properties = options
+            .iter()
+            .filter(|(key, _)| key != "properties.bootstrap.server")
+            .filter_map(|(key, value)| {
+                Some((key.strip_prefix("properties.")?.to_owned(), value.clone()))
+            })
+            .collect();
+        Ok(KafkaOptions {
+            topic: required("topic")?.to_owned(),
+            bootstrap_servers: required("properties.bootstrap.server")?.to_owned(),
+            startup,
+            properties,
+            on_error,
+            max_record_bytes,
+        })
+    }
+}
+
+fn invalid(message: impl Into<String>) -> WeirError {
+    WeirError::new(SqlState::INVALID_PARAMETER_VALUE, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options_are_read_with_their_defaults() {
+        let parsed = KafkaOptions::parse(&options(&[
+            ("connector", "kafka"),
+            ("topic", "bids"),
+            ("properties.bootstrap.server", "h:1"),
+            ("properties.fetch.max.bytes", "1000"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.startup, StartupMode::Earliest);
+        assert_eq!(parsed.on_error, OnError::DeadLetter);
+        assert_eq!(
+            parsed.properties.get("fetch.max.bytes").map(String::as_str),
+            Some("1000")
+        );
+        assert!(!parsed.properties.contains_key("bootstrap.server"));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let base = [
+            ("connector", "kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.server", "h:1"),
+        ];
+        let with = |extra: (&str, &str)| {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            KafkaOptions::parse(&options(&pairs)).unwrap_err().message
+        };
+        assert!(with(("scan.startup.mode", "first")).contains("'first'"));
+        assert!(with(("topik", "x")).contains("topik"));
+        assert!(with(("on_error", "ignore")).contains("ignore"));
+        let missing = KafkaOptions::parse(&options(&base[..2])).unwrap_err();
+        assert!(missing.message.contains("properties.bootstrap.server"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Kafka sources: their definitions, the readers that feed materialized views, and what a
+//! barrier commits of what they read.
+//!
+//! A source stores no rows. Each materialized view that reads a source has its own reader
+//! of the source's topic (as in RisingWave): it starts where `scan.startup.mode` says when
+//! the view is created, and from then on continues from the offsets committed with the
+//! view's state. A barrier takes every reader's decoded rows, sends them to the view that
+//! owns the reader, and commits the view's new rows and state, the readers' next offsets
+//! and the records that could not be decoded (the dead letters) in one atomic write. After
+//! a crash each reader seeks to its committed offsets, so every record reaches each view
+//! exactly once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::common::TableReference;
+use serde::{Deserialize, Serialize};
+use weir_common::{Result, StreamChunk, WeirError};
+use weir_connectors::{
+    Ingest, Ingested, KafkaOptions, KafkaReader, Metadata, PartitionStatus, SourceSchema,
+};
+use weir_sql::CreateConnector;
+use weir_storage::keys::{self, Space};
+use weir_storage::{EpochWrite, ReadSnapshot};
+
+use crate::bounded_log::{BoundedLog, read_log};
+use crate::maintainer::Input;
+
+/// How many dead letters are kept; older ones are dropped.
+pub(crate) const MAX_DEAD_LETTERS: u64 = 100_000;
+
+/// A source as its reader needs it.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceDefinition {
+    pub name: String,
+    pub options: KafkaOptions,
+    pub schema: SourceSchema,
+}
+
+impl SourceDefinition {
+    /// The source `create` defines, its declared columns planned as `declared`.
+    pub fn new(
+        create: &CreateConnector,
+        declared: datafusion::arrow::datatypes::SchemaRef,
+    ) -> Result<SourceDefinition> {
+        match create.option("connector") {
+            Some("kafka") => {}
+            Some(other) => {
+                return Err(WeirError::not_supported(format!("connector '{other}'"))
+                    .with_hint("weir reads sources from Kafka: connector = 'kafka'."));
+            }
+            None => return Err(WeirError::syntax("a source needs the option connector")),
+        }
+        match &create.format {
+            Some(format) if format.format == "PLAIN" && format.encode == "JSON" => {}
+            Some(format) => {
+                return Err(WeirError::not_supported(format!(
+                    "FORMAT {} ENCODE {}",
+                    format.format, format.encode
+                ))
+                .with_hint("Sources read FORMAT PLAIN ENCODE JSON for now."));
+            }
+            None => {
+                return Err(WeirError::syntax(
+                    "a source needs FORMAT … ENCODE … after its WITH options",
+                ));
+            }
+        }
+        let metadata = create
+            .includes
+            .iter()
+            .map(|include| {
+                let item = Metadata::parse(&include.item)?;
+                let name = include
+                    .alias
+                    .as_ref()
+                    .map(|alias| alias.value.clone())
+                    .unwrap_or_else(|| item.default_name().to_owned());
+                Ok((item, name))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SourceDefinition {
+            name: create.name.to_string(),
+            options: KafkaOptions::parse(&create.options)?,
+            schema: SourceSchema { declared, metadata },
+        })
+    }
+}
+
+/// A record a source could not decode, as `weir_catalog.source_dead_letters` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct StoredDeadLetter {
+    pub source_id: u32,
+    pub reader_id: u32,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub error: String,
+    /// Microseconds since the Unix epoch.
+    pub at: i64,
+}
+
+pub(crate) fn read_dead_letters(snapshot: &ReadSnapshot) -> Result<Vec<StoredDeadLetter>> {
+    read_log(snapshot, Space::DeadLetters)
+}
+
+/// One view's reader of one source.
+struct Reader {
+    /// The materialized view the reader feeds.
+    owner: u32,
+    source: u32,
+    relation: TableReference,
+    topic: String,
+    ingest: Arc<Ingest>,
+    _reader: KafkaReader,
+}
+
+/// What a barrier took from one reader.
+pub(crate) struct Taken {
+    ingest: Arc<Ingest>,
+    ingested: Ingested,
+}
+
+/// A row of `weir_catalog.source_partitions`.
+pub(crate) struct ReaderStatus {
+    pub source: u32,
+    pub owner: u32,
+    pub topic: String,
+    pub partition: i32,
+    pub status: PartitionStatus,
+}
+
+/// The defined sources and their running readers.
+pub(crate) struct Sources {
+    definitions: HashMap<u32, SourceDefinition>,
+    readers: Vec<Reader>,
+    dead_letters: BoundedLog,
+}
+
+impl Sources {
+    pub fn open(snapshot: &ReadSnapshot) -> Result<Sources> {
+        Ok(Sources {
+            definitions: HashMap::new(),
+            readers: Vec::new(),
+            dead_letters: BoundedLog::open(snapshot, Space::DeadLetters, MAX_DEAD_LETTERS)?,
+        })
+    }
+
+    pub fn define(&mut self, id: u32, definition: SourceDefinition) {
+        self.definitions.insert(id, definition);
+    }
+
+    pub fn is_source(&self, id: u32) -> bool {
+        self.definitions.contains_key(&id)
+    }
+
+    /// Forgets a dropped object: a source's definition, a view's readers.
+    pub fn forget(&mut self, id: u32) {
+        self.definitions.remove(&id);
+        self.readers.retain(|reader| reader.owner != id);
+    }
+
+    /// Starts the reader of source `source` (known as `relation`) for view `owner`, from
+    /// the offsets committed as of `snapshot`.
+    pub fn start_reader(
+        &mut self,
+        owner: u32,
+        source: u32,
+        relation: TableReference,
+        snapshot: &ReadSnapshot,
+    ) -> Result<()> {
+        let definition = self
+            .definitions
+            .get(&source)
+            .ok_or_else(|| WeirError::internal(format!("source {source} is not defined")))?;
+        let committed = committed_offsets(snapshot, owner, source)?;
+        let ingest = Arc::new(Ingest::new(&committed));
+        let reader = KafkaReader::start(
+            definition.name.clone(),
+            definition.options.clone(),
+            definition.schema.clone(),
+            committed,
+            ingest.clone(),
+        );
+        self.readers.push(Reader {
+            owner,
+            source,
+            relation,
+            topic: definition.options.topic.clone(),
+            ingest,
+            _reader: reader,
+        });
+        Ok(())
+    }
+
+    /// Takes what every reader has read since the last barrier: the rows as inputs for
+    /// the views that own the readers; the offsets and dead letters go into `write`.
+    pub fn take(&mut self, write: &mut EpochWrite) -> Result<(Vec<Taken>, Vec<Input>)> {
+        let mut taken = Vec::new();
+        let mut inputs = Vec::new();
+        let mut letters = Vec::new();
+        for reader in &self.readers {
+            let Some(ingested) = reader.ingest.take() else {
+                continue;
+            };
+            for (partition, offset) in &ingested.next_offsets {
+                write.put(
+                    &keys::source_offset(reader.owner, reader.source, *partition),
+                    &offset.to_be_bytes(),
+                );
+            }
+            letters.extend(ingested.dead_letters.iter().map(|letter| StoredDeadLetter {
+                source_id: reader.source,
+                reader_id: reader.owner,
+                topic: reader.topic.clone(),
+                partition: letter.partition,
+                offset: letter.offset,
+                key: letter.key.clone(),
+                value: letter.value.clone(),
+                error: letter.error.clone(),
+                at: letter.at,
+            }));
+            if let Some(first) = ingested.rows.first() {
+                let rows = concat_batches(&first.schema(), &ingested.rows)?;
+                inputs.push(Input {
+                    relation: reader.relation.clone(),
+                    only_view: Some(reader.owner),
+                    changes: StreamChunk::inserts(rows),
+                });
+            }
+            taken.push(Taken {
+                ingest: reader.ingest.clone(),
+                ingested,
+            });
+        }
+        self.dead_letters.append(&letters, write);
+        Ok((taken, inputs))
+    }
+
+    /// Every reader's partitions.
+    pub fn status(&self) -> Vec<ReaderStatus> {
+        let mut rows = Vec::new();
+        for reader in &self.readers {
+            for (partition, status) in reader.ingest.status() {
+                rows.push(ReaderStatus {
+                    source: reader.source,
+                    owner: reader.owner,
+                    topic: reader.topic.clone(),
+                    partition,
+                    status,
+                });
+            }
+        }
+        rows
+    }
+}
+
+impl Taken {
+    /// The epoch committed: the reader's status shows the new offsets.
+    pub fn committed(self) {
+        self.ingest.committed(&self.ingested.next_offsets);
+    }
+
+    /// The epoch failed: the reader's rows wait for the next barrier.
+    pub fn restore(self) {
+        self.ingest.restore(self.ingested);
+    }
+}
+
+/// The offsets committed for `owner`'s reader of `source` as of `snapshot`.
+fn committed_offsets(
+    snapshot: &ReadSnapshot,
+    owner: u32,
+    source: u32,
+) -> Result<BTreeMap<i32, i64>> {
+    let mut prefix = keys::source_offsets_prefix(owner);
+    prefix.extend_from_slice(&source.to_be_bytes());
+    let end = keys::prefix_end(&prefix).expect("offset prefixes are never all 0xFF");
+    let mut offsets = BTreeMap::new();
+    snapshot.scan(&prefix, Some(&end), |key, value| {
+        if let (Some(partition), Ok(offset)) = (
+            key.get(prefix.len()..)
+                .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok()),
+            <[u8; 8]>::try_from(value),
+        ) {
+            offsets.insert(
+                u32::from_be_bytes(partition) as i32,
+                i64::from_be_bytes(offset),
+            );
+        }
+        true
+    })?;
+    Ok(offsets)
+}

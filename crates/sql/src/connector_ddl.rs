@@ -1,0 +1,383 @@
+//! weir's connector DDL, in RisingWave's syntax, which sqlparser's PostgreSQL dialect does
+//! not know:
+//!
+//! ```sql
+//! CREATE SOURCE [IF NOT EXISTS] name [(column type, …, [PRIMARY KEY (…)])]
+//!     [INCLUDE partition | offset | timestamp | key [AS alias]] …
+//!     WITH (connector = 'kafka', topic = '…', properties.bootstrap.server = '…', …)
+//!     [FORMAT PLAIN | UPSERT | DEBEZIUM ENCODE JSON | CSV | AVRO [(option = '…', …)]]
+//! CREATE TABLE … the same, for a relation fed by the connector that also stores its rows
+//! ```
+//!
+//! A `CREATE TABLE` is connector DDL when its `WITH` options name a `connector`; any other
+//! `CREATE TABLE` is parsed by sqlparser as usual. The statement's [`Display`] is a
+//! canonical form that parses back to the same statement, which the catalog stores.
+
+use std::fmt;
+
+use datafusion::sql::sqlparser::ast::{ColumnDef, Ident, ObjectName, TableConstraint};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+/// Which relation a connector feeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectorRelation {
+    /// Rows are not stored; materialized views over it follow its records.
+    Source,
+    /// Rows are stored as in any table, and views follow the table.
+    Table,
+}
+
+/// One `key = 'value'` of a `WITH` or `ENCODE` option list; keys are lower case.
+pub type ConnectorOption = (String, String);
+
+/// `INCLUDE item [AS alias]`: a record's metadata as a column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    /// Lower case, as written: `partition`, `offset`, `timestamp`, `key`.
+    pub item: String,
+    pub alias: Option<Ident>,
+}
+
+/// `FORMAT format ENCODE encode [(options)]`; `format` and `encode` are upper case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Format {
+    pub format: String,
+    pub encode: String,
+    pub options: Vec<ConnectorOption>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateConnector {
+    pub relation: ConnectorRelation,
+    pub if_not_exists: bool,
+    pub name: ObjectName,
+    pub columns: Vec<ColumnDef>,
+    pub constraints: Vec<TableConstraint>,
+    pub includes: Vec<Include>,
+    pub options: Vec<ConnectorOption>,
+    pub format: Option<Format>,
+}
+
+impl CreateConnector {
+    /// The value of the `WITH` option `key` (lower case).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The plain `CREATE TABLE` of the declared columns and constraints, which plans the
+    /// relation's schema as any table's.
+    pub fn columns_as_table(&self) -> String {
+        let mut sql = format!("CREATE TABLE {} (", self.name);
+        write_columns(&mut sql, &self.columns, &self.constraints);
+        sql.push(')');
+        sql
+    }
+}
+
+/// `DROP SOURCE [IF EXISTS] name, … [CASCADE | RESTRICT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropSource {
+    pub names: Vec<ObjectName>,
+    pub if_exists: bool,
+    pub cascade: bool,
+}
+
+impl fmt::Display for DropSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DROP SOURCE ")?;
+        if self.if_exists {
+            write!(f, "IF EXISTS ")?;
+        }
+        let names: Vec<String> = self.names.iter().map(ToString::to_string).collect();
+        write!(f, "{}", names.join(", "))?;
+        if self.cascade {
+            write!(f, " CASCADE")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the statement at the parser's position is `DROP SOURCE`.
+pub(crate) fn is_drop_source(parser: &Parser) -> bool {
+    matches!(&parser.peek_nth_token_ref(0).token, Token::Word(word) if word.keyword == Keyword::DROP)
+        && matches!(&parser.peek_nth_token_ref(1).token, Token::Word(word) if word.keyword == Keyword::SOURCE)
+}
+
+pub(crate) fn parse_drop_source(parser: &mut Parser) -> Result<DropSource, ParserError> {
+    parser.expect_keyword(Keyword::DROP)?;
+    parser.expect_keyword(Keyword::SOURCE)?;
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let names = parser.parse_comma_separated(|parser| parser.parse_object_name(false))?;
+    let cascade = matches!(
+        parser.parse_one_of_keywords(&[Keyword::CASCADE, Keyword::RESTRICT]),
+        Some(Keyword::CASCADE)
+    );
+    Ok(DropSource {
+        names,
+        if_exists,
+        cascade,
+    })
+}
+
+/// Whether the statement at the parser's position is connector DDL (without consuming it).
+pub(crate) fn is_connector_ddl(parser: &Parser) -> bool {
+    let is_word = |n: usize, keyword: Keyword| matches!(&parser.peek_nth_token_ref(n).token, Token::Word(word) if word.keyword == keyword);
+    if !is_word(0, Keyword::CREATE) {
+        return false;
+    }
+    if is_word(1, Keyword::SOURCE) {
+        return true;
+    }
+    if !is_word(1, Keyword::TABLE) {
+        return false;
+    }
+    let mut n = 2;
+    loop {
+        match &parser.peek_nth_token_ref(n).token {
+            Token::SemiColon | Token::EOF => return false,
+            Token::Word(word)
+                if word.value.eq_ignore_ascii_case("connector")
+                    && parser.peek_nth_token_ref(n + 1).token == Token::Eq =>
+            {
+                return true;
+            }
+            _ => n += 1,
+        }
+    }
+}
+
+/// Parses the connector DDL at the parser's position (see [`is_connector_ddl`]).
+pub(crate) fn parse_connector_ddl(parser: &mut Parser) -> Result<CreateConnector, ParserError> {
+    parser.expect_keyword(Keyword::CREATE)?;
+    let relation = match parser.parse_one_of_keywords(&[Keyword::SOURCE, Keyword::TABLE]) {
+        Some(Keyword::SOURCE) => ConnectorRelation::Source,
+        _ => ConnectorRelation::Table,
+    };
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    let (columns, constraints) = parser.parse_columns()?;
+    let mut includes = Vec::new();
+    while parser.parse_keyword(Keyword::INCLUDE) {
+        let item = parser.parse_identifier()?.value.to_lowercase();
+        let alias = match parser.parse_keyword(Keyword::AS) {
+            true => Some(parser.parse_identifier()?),
+            false => None,
+        };
+        includes.push(Include { item, alias });
+    }
+    parser.expect_keyword(Keyword::WITH)?;
+    let options = parse_options(parser)?;
+    let format = match parser.parse_keyword(Keyword::FORMAT) {
+        true => {
+            let format = parser.parse_identifier()?.value.to_uppercase();
+            expect_word(parser, "ENCODE")?;
+            let encode = parser.parse_identifier()?.value.to_uppercase();
+            let options = match parser.peek_token_ref().token == Token::LParen {
+                true => parse_options(parser)?,
+                false => Vec::new(),
+            };
+            Some(Format {
+                format,
+                encode,
+                options,
+            })
+        }
+        false => None,
+    };
+    Ok(CreateConnector {
+        relation,
+        if_not_exists,
+        name,
+        columns,
+        constraints,
+        includes,
+        options,
+        format,
+    })
+}
+
+fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
+    let next = parser.next_token();
+    match &next.token {
+        Token::Word(found) if found.value.eq_ignore_ascii_case(word) => Ok(()),
+        _ => parser.expected(word, next),
+    }
+}
+
+/// `( key = value, … )`, where a key is a dotted name or a quoted string and a value a
+/// literal or a word.
+fn parse_options(parser: &mut Parser) -> Result<Vec<ConnectorOption>, ParserError> {
+    parser.expect_token(&Token::LParen)?;
+    let options = parser.parse_comma_separated(|parser| {
+        let key = match parser.peek_token_ref().token.clone() {
+            Token::SingleQuotedString(key) => {
+                parser.next_token();
+                key
+            }
+            _ => {
+                let mut parts = vec![parser.parse_identifier()?.value];
+                while parser.consume_token(&Token::Period) {
+                    parts.push(parser.parse_identifier()?.value);
+                }
+                parts.join(".")
+            }
+        };
+        parser.expect_token(&Token::Eq)?;
+        let next = parser.next_token();
+        let value = match next.token {
+            Token::SingleQuotedString(value) => value,
+            Token::Number(number, _) => number,
+            Token::Word(word) => word.value,
+            Token::Minus => match parser.next_token().token {
+                Token::Number(number, _) => format!("-{number}"),
+                _ => return parser.expected("a number", next),
+            },
+            _ => return parser.expected("an option value", next),
+        };
+        Ok((key.to_lowercase(), value))
+    })?;
+    parser.expect_token(&Token::RParen)?;
+    Ok(options)
+}
+
+fn write_columns(sql: &mut String, columns: &[ColumnDef], constraints: &[TableConstraint]) {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(ToString::to_string)
+        .chain(constraints.iter().map(ToString::to_string))
+        .collect();
+    sql.push_str(&parts.join(", "));
+}
+
+fn write_options(f: &mut fmt::Formatter<'_>, options: &[ConnectorOption]) -> fmt::Result {
+    let parts: Vec<String> = options
+        .iter()
+        .map(|(key, value)| {
+            let plain = key.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            let key = match plain {
+                true => key.clone(),
+                false => format!("'{}'", key.replace('\'', "''")),
+            };
+            format!("{key} = '{}'", value.replace('\'', "''"))
+        })
+        .collect();
+    write!(f, "({})", parts.join(", "))
+}
+
+impl fmt::Display for CreateConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let relation = match self.relation {
+            ConnectorRelation::Source => "SOURCE",
+            ConnectorRelation::Table => "TABLE",
+        };
+        write!(f, "CREATE {relation} ")?;
+        if self.if_not_exists {
+            write!(f, "IF NOT EXISTS ")?;
+        }
+        write!(f, "{}", self.name)?;
+        if !self.columns.is_empty() || !self.constraints.is_empty() {
+            let mut columns = String::new();
+            write_columns(&mut columns, &self.columns, &self.constraints);
+            write!(f, " ({columns})")?;
+        }
+        for include in &self.includes {
+            write!(f, " INCLUDE {}", include.item)?;
+            if let Some(alias) = &include.alias {
+                write!(f, " AS {alias}")?;
+            }
+        }
+        write!(f, " WITH ")?;
+        write_options(f, &self.options)?;
+        if let Some(format) = &self.format {
+            write!(f, " FORMAT {} ENCODE {}", format.format, format.encode)?;
+            if !format.options.is_empty() {
+                write!(f, " ")?;
+                write_options(f, &format.options)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ParsedStatement, parse};
+
+    fn connector(sql: &str) -> super::CreateConnector {
+        match parse(sql).unwrap().remove(0) {
+            ParsedStatement::CreateConnector(create) => create,
+            other => panic!("not connector DDL: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_kafka_source_parses_and_prints_back() {
+        let sql = "CREATE SOURCE IF NOT EXISTS bids (auction BIGINT, price NUMERIC(10,2), PRIMARY KEY (auction)) \
+                   INCLUDE partition AS p INCLUDE offset \
+                   WITH (connector = 'kafka', topic = 'bids', properties.bootstrap.server = 'localhost:9092', \
+                   scan.startup.timestamp.millis = 1700000000000) \
+                   FORMAT PLAIN ENCODE CSV (delimiter = ';', without_header = true)";
+        let create = connector(sql);
+        assert_eq!(create.relation, super::ConnectorRelation::Source);
+        assert!(create.if_not_exists);
+        assert_eq!(create.columns.len(), 2);
+        assert_eq!(create.constraints.len(), 1);
+        assert_eq!(create.includes.len(), 2);
+        assert_eq!(create.option("topic"), Some("bids"));
+        assert_eq!(
+            create.option("properties.bootstrap.server"),
+            Some("localhost:9092")
+        );
+        assert_eq!(
+            create.option("scan.startup.timestamp.millis"),
+            Some("1700000000000")
+        );
+        let format = create.format.clone().unwrap();
+        assert_eq!(
+            (format.format.as_str(), format.encode.as_str()),
+            ("PLAIN", "CSV")
+        );
+        assert_eq!(format.options[1], ("without_header".into(), "true".into()));
+        assert_eq!(connector(&create.to_string()), create);
+    }
+
+    #[test]
+    fn a_table_is_connector_ddl_only_with_a_connector() {
+        let create = connector(
+            "CREATE TABLE t (a INT) WITH (connector='kafka', topic='t') FORMAT PLAIN ENCODE JSON; SELECT 1",
+        );
+        assert_eq!(create.relation, super::ConnectorRelation::Table);
+        assert_eq!(create.columns_as_table(), "CREATE TABLE t (a INT)");
+        assert!(matches!(
+            parse("CREATE TABLE t (connector INT)").unwrap().remove(0),
+            ParsedStatement::Sql(_)
+        ));
+    }
+
+    #[test]
+    fn drop_source_parses() {
+        let ParsedStatement::DropSource(drop) = parse("DROP SOURCE IF EXISTS a, b CASCADE")
+            .unwrap()
+            .remove(0)
+        else {
+            panic!("not DROP SOURCE");
+        };
+        assert_eq!(drop.to_string(), "DROP SOURCE IF EXISTS a, b CASCADE");
+    }
+
+    #[test]
+    fn malformed_connector_ddl_is_a_syntax_error() {
+        let error = parse("CREATE SOURCE s (a INT) WITH (connector = ) FORMAT PLAIN ENCODE JSON")
+            .unwrap_err();
+        assert_eq!(error.state, weir_common::SqlState::SYNTAX_ERROR);
+        let error = parse("CREATE SOURCE s (a INT) FORMAT PLAIN ENCODE JSON").unwrap_err();
+        assert_eq!(error.detail.as_deref(), Some("Expected WITH."), "{error:?}");
+    }
+}

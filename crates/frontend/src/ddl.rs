@@ -251,19 +251,7 @@ pub(crate) async fn create(
         definition,
         depends_on: dependencies(&catalog, &plan),
     };
-    let mut write = EpochWrite::default();
-    write.put(&keys::catalog_entry(entry.id), &entry.encode());
-    database.store().commit(write)?;
-    register(
-        database.context(),
-        database.store(),
-        database.maintainer(),
-        &catalog,
-        &entry,
-    )
-    .await?;
-    tracing::info!(id = entry.id, name = %entry.name, kind = ?entry.kind, "created");
-    catalog.insert(entry);
+    commit_and_register(database, &mut catalog, entry).await?;
     Ok(Outcome::command(tag))
 }
 
@@ -309,6 +297,16 @@ pub(crate) async fn create_connector(
         definition: create.to_string(),
         depends_on: vec![],
     };
+    commit_and_register(database, &mut catalog, entry).await?;
+    Ok(Outcome::command("CREATE SOURCE"))
+}
+
+/// Commits a new object's catalog entry and makes the object usable.
+async fn commit_and_register(
+    database: &Database,
+    catalog: &mut Catalog,
+    entry: CatalogEntry,
+) -> Result<()> {
     let mut write = EpochWrite::default();
     write.put(&keys::catalog_entry(entry.id), &entry.encode());
     database.store().commit(write)?;
@@ -316,13 +314,13 @@ pub(crate) async fn create_connector(
         database.context(),
         database.store(),
         database.maintainer(),
-        &catalog,
+        catalog,
         &entry,
     )
     .await?;
-    tracing::info!(id = entry.id, name = %entry.name, topic = %source.options.topic, "created source");
+    tracing::info!(id = entry.id, name = %entry.name, kind = ?entry.kind, "created");
     catalog.insert(entry);
-    Ok(Outcome::command("CREATE SOURCE"))
+    Ok(())
 }
 
 /// Plans, backfills and commits a new materialized view with its catalog entry.

@@ -11,12 +11,13 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
+use serde::{Deserialize, Serialize};
 
 /// How many rows a reader buffers before it waits for a barrier to take them.
 const MAX_BUFFERED_ROWS: usize = 1 << 20;
 
 /// A record that could not be decoded, kept for the dead-letter table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub partition: i32,
     pub offset: i64,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -85,6 +86,7 @@ impl KafkaReader {
         let stop = Arc::new(AtomicBool::new(false));
         let reader = Reader {
             decoder: JsonDecoder::new(schema.declared.clone(), options.max_record_bytes),
+            full_schema: schema.full(),
             options,
             schema,
             new_source: committed.is_empty(),
@@ -105,6 +107,8 @@ impl KafkaReader {
 struct Reader {
     options: KafkaOptions,
     schema: SourceSchema,
+    /// `schema.full()`, the schema of the rows handed over.
+    full_schema: SchemaRef,
     decoder: JsonDecoder,
     /// No partition has an offset yet: partitions start where `scan.startup.mode` says.
     new_source: bool,
@@ -319,12 +323,12 @@ impl Reader {
         }
         let mut next_offsets = BTreeMap::new();
         let mut counts: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
-        for index in 0..end {
+        for (index, value) in records.values().enumerate().take(end) {
             let partition = records.partitions[index];
             next_offsets.insert(partition, records.offsets[index] + 1);
             let count = counts.entry(partition).or_default();
             count.0 += 1;
-            count.1 += (records.value(index).map_or(0, <[u8]>::len)
+            count.1 += (value.map_or(0, <[u8]>::len)
                 + records.keys[index].as_ref().map_or(0, Vec::len)) as u64;
         }
         self.positions.extend(&next_offsets);
@@ -359,7 +363,7 @@ impl Reader {
         let mut columns = rows.columns().to_vec();
         columns.extend(self.schema.metadata_columns(records, kept));
         Some(
-            RecordBatch::try_new(self.schema.full(), columns)
+            RecordBatch::try_new(self.full_schema.clone(), columns)
                 .expect("decoded rows and metadata make the source's rows"),
         )
     }

@@ -41,11 +41,6 @@ impl Records {
         self.partitions.is_empty()
     }
 
-    /// Total bytes of keys and values.
-    pub fn bytes(&self) -> usize {
-        self.values.len() + self.keys.iter().flatten().map(Vec::len).sum::<usize>()
-    }
-
     /// The value of record `index`, `None` for a tombstone.
     pub fn value(&self, index: usize) -> Option<&[u8]> {
         let end = self.value_ends[index]?;
@@ -84,6 +79,5 @@ mod tests {
         assert_eq!(records.value(2), Some(&b"cde"[..]));
         let all: Vec<_> = records.values().collect();
         assert_eq!(all, vec![Some(&b"ab"[..]), None, Some(&b"cde"[..])]);
-        assert_eq!(records.bytes(), 6);
     }
 }

@@ -18,7 +18,8 @@ use datafusion::common::TableReference;
 use serde::{Deserialize, Serialize};
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_connectors::{
-    Ingest, Ingested, KafkaOptions, KafkaReader, Metadata, PartitionStatus, SourceSchema,
+    DeadLetter, Ingest, Ingested, KafkaOptions, KafkaReader, Metadata, PartitionStatus,
+    SourceSchema,
 };
 use weir_sql::CreateConnector;
 use weir_storage::keys::{self, Space};
@@ -94,13 +95,8 @@ pub(crate) struct StoredDeadLetter {
     pub source_id: u32,
     pub reader_id: u32,
     pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub error: String,
-    /// Microseconds since the Unix epoch.
-    pub at: i64,
+    #[serde(flatten)]
+    pub letter: DeadLetter,
 }
 
 pub(crate) fn read_dead_letters(snapshot: &ReadSnapshot) -> Result<Vec<StoredDeadLetter>> {
@@ -216,12 +212,7 @@ impl Sources {
                 source_id: reader.source,
                 reader_id: reader.owner,
                 topic: reader.topic.clone(),
-                partition: letter.partition,
-                offset: letter.offset,
-                key: letter.key.clone(),
-                value: letter.value.clone(),
-                error: letter.error.clone(),
-                at: letter.at,
+                letter: letter.clone(),
             }));
             if let Some(first) = ingested.rows.first() {
                 let rows = concat_batches(&first.schema(), &ingested.rows)?;

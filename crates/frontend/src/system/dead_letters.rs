@@ -54,28 +54,28 @@ fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
             letters.iter().map(|l| &l.topic),
         )),
         Arc::new(Int32Array::from_iter_values(
-            letters.iter().map(|l| l.partition),
+            letters.iter().map(|l| l.letter.partition),
         )),
         Arc::new(Int64Array::from_iter_values(
-            letters.iter().map(|l| l.offset),
+            letters.iter().map(|l| l.letter.offset),
         )),
         Arc::new(
             letters
                 .iter()
-                .map(|l| l.key.as_deref())
+                .map(|l| l.letter.key.as_deref())
                 .collect::<BinaryArray>(),
         ),
         Arc::new(
             letters
                 .iter()
-                .map(|l| l.value.as_deref())
+                .map(|l| l.letter.value.as_deref())
                 .collect::<BinaryArray>(),
         ),
         Arc::new(StringArray::from_iter_values(
-            letters.iter().map(|l| &l.error),
+            letters.iter().map(|l| &l.letter.error),
         )),
         Arc::new(
-            TimestampMicrosecondArray::from_iter_values(letters.iter().map(|l| l.at))
+            TimestampMicrosecondArray::from_iter_values(letters.iter().map(|l| l.letter.at))
                 .with_timezone("+00:00"),
         ),
     ];

@@ -11,6 +11,8 @@ pub enum ObjectKind {
     /// A Kafka source: its records reach the materialized views that read it; no rows
     /// are stored.
     Source,
+    /// A Kafka sink: the changes of a query, sent to a topic; it is read by nothing.
+    Sink,
 }
 
 impl ObjectKind {
@@ -21,6 +23,7 @@ impl ObjectKind {
             ObjectKind::View => "view",
             ObjectKind::MaterializedView => "materialized view",
             ObjectKind::Source => "source",
+            ObjectKind::Sink => "sink",
         }
     }
 }

@@ -58,16 +58,19 @@ impl Drop for KafkaReader {
 /// Checks at CREATE that the topic exists, if the broker answers: `Ok(Some(partitions))`
 /// if it does, `Ok(None)` if the broker cannot be reached now (the reader will keep
 /// trying), an error with a hint if the topic is not there.
-pub fn check_topic(options: &KafkaOptions) -> Result<Option<usize>> {
-    let consumer = consumer(options).map_err(kafka_error)?;
-    match partitions(&consumer, &options.topic) {
+pub fn check_topic(
+    bootstrap_servers: &str,
+    properties: &BTreeMap<String, String>,
+    topic: &str,
+) -> Result<Option<usize>> {
+    let consumer = consumer(bootstrap_servers, properties).map_err(kafka_error)?;
+    match partitions(&consumer, topic) {
         Ok(partitions) if partitions.is_empty() => Err(WeirError::new(
             SqlState::UNDEFINED_OBJECT,
-            format!("Kafka topic \"{}\" does not exist", options.topic),
+            format!("Kafka topic \"{topic}\" does not exist"),
         )
         .with_hint(format!(
-            "Create the topic on {} first; weir does not create source topics.",
-            options.bootstrap_servers
+            "Create the topic on {bootstrap_servers} first; weir does not create the topics it reads or writes."
         ))),
         Ok(partitions) => Ok(Some(partitions.len())),
         Err(_) => Ok(None),
@@ -151,7 +154,7 @@ impl Reader {
 
     /// One consumer's life: until stopped, or an error that needs a new consumer.
     fn read(&mut self) -> rdkafka::error::KafkaResult<Flow> {
-        let consumer = consumer(&self.options)?;
+        let consumer = consumer(&self.options.bootstrap_servers, &self.options.properties)?;
         let mut assigned = 0;
         let mut refreshed = Instant::now() - REFRESH_INTERVAL;
         loop {
@@ -369,23 +372,29 @@ impl Reader {
     }
 }
 
-/// A consumer for `options`, with nothing assigned.
-fn consumer(options: &KafkaOptions) -> rdkafka::error::KafkaResult<BaseConsumer> {
+/// A consumer of `bootstrap_servers` with librdkafka `properties`, with nothing assigned.
+pub(crate) fn consumer(
+    bootstrap_servers: &str,
+    properties: &BTreeMap<String, String>,
+) -> rdkafka::error::KafkaResult<BaseConsumer> {
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", &options.bootstrap_servers)
+        .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", "weir")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("allow.auto.create.topics", "false");
-    for (key, value) in &options.properties {
+    for (key, value) in properties {
         config.set(key, value);
     }
     config.create()
 }
 
 /// The partitions of `topic`; none if it does not exist.
-fn partitions(consumer: &BaseConsumer, topic: &str) -> rdkafka::error::KafkaResult<Vec<i32>> {
+pub(crate) fn partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> rdkafka::error::KafkaResult<Vec<i32>> {
     let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
     Ok(metadata
         .topics()

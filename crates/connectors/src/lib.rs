@@ -1,19 +1,30 @@
-//! Connectors to external systems: reading Kafka topics into sources.
+//! Connectors to external systems: reading Kafka topics into sources, and sending the
+//! changes of sinks to Kafka topics.
 //!
 //! A source's reader runs on its own thread and hands decoded rows, with the offsets that
 //! follow them, to an [`Ingest`]; the barrier takes them from there and commits them with
-//! the epoch they produce (see the `ingest` module).
+//! the epoch they produce (see the `ingest` module). A sink's messages go the other way:
+//! the barrier stores each epoch's messages in the sink's [`Outbox`], and the sink's
+//! writer thread delivers them (see the `outbox` and `kafka_writer` modules).
 
 mod ingest;
 mod json;
 mod kafka_reader;
+mod kafka_writer;
 mod options;
+mod outbox;
 mod records;
 mod schema;
+mod sink_encoder;
+mod sink_options;
 
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
 pub use json::{Decoded, JsonDecoder};
 pub use kafka_reader::{KafkaReader, check_topic};
+pub use kafka_writer::{KafkaWriter, SinkStatus};
 pub use options::{KafkaOptions, OnError, StartupMode};
+pub use outbox::{Outbox, OutboxEntry, decode_messages, encode_messages};
 pub use records::Records;
 pub use schema::{Metadata, SourceSchema};
+pub use sink_encoder::{SinkEncoder, SinkMessage};
+pub use sink_options::{DEFAULT_PROGRESS_TOPIC, Delivery, SinkFormat, SinkOptions};

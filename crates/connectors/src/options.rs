@@ -51,32 +51,70 @@ const KNOWN: [&str; 7] = [
 /// The default of `max_record_bytes`.
 const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
-impl KafkaOptions {
-    /// Reads a source's `WITH` options (keys lower case).
-    pub fn parse(options: &[(String, String)]) -> Result<KafkaOptions> {
-        let get = |key: &str| {
-            options
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-        };
+/// A statement's `WITH` options (keys lower case), read by the connector they configure.
+pub(crate) struct OptionList<'a> {
+    options: &'a [(String, String)],
+    /// What the options configure, for error messages: "Kafka source".
+    what: &'static str,
+}
+
+impl<'a> OptionList<'a> {
+    /// The options, after checking that each is `known` or a `properties.*` setting.
+    pub fn checked(
+        options: &'a [(String, String)],
+        what: &'static str,
+        known: &[&str],
+    ) -> Result<OptionList<'a>> {
         if let Some((key, _)) = options
             .iter()
-            .find(|(key, _)| !KNOWN.contains(&key.as_str()) && !key.starts_with("properties."))
+            .find(|(key, _)| !known.contains(&key.as_str()) && !key.starts_with("properties."))
         {
             return Err(
-                invalid(format!("unknown Kafka source option \"{key}\"")).with_hint(format!(
+                invalid(format!("unknown {what} option \"{key}\"")).with_hint(format!(
                     "Known options: {}, and properties.<librdkafka setting>.",
-                    KNOWN.join(", ")
+                    known.join(", ")
                 )),
             );
         }
-        let required = |key: &str| {
-            get(key).ok_or_else(|| invalid(format!("a Kafka source needs the option {key}")))
-        };
+        Ok(OptionList { options, what })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn required(&self, key: &str) -> Result<&'a str> {
+        self.get(key)
+            .ok_or_else(|| invalid(format!("a {} needs the option {key}", self.what)))
+    }
+
+    /// The librdkafka settings given as `properties.<name>`, but for the bootstrap
+    /// servers (see [`OptionList::bootstrap_servers`]).
+    pub fn properties(&self) -> BTreeMap<String, String> {
+        self.options
+            .iter()
+            .filter(|(key, _)| key != "properties.bootstrap.server")
+            .filter_map(|(key, value)| {
+                Some((key.strip_prefix("properties.")?.to_owned(), value.clone()))
+            })
+            .collect()
+    }
+
+    pub fn bootstrap_servers(&self) -> Result<String> {
+        Ok(self.required("properties.bootstrap.server")?.to_owned())
+    }
+}
+
+impl KafkaOptions {
+    /// Reads a source's `WITH` options (keys lower case).
+    pub fn parse(options: &[(String, String)]) -> Result<KafkaOptions> {
+        let options = OptionList::checked(options, "Kafka source", &KNOWN)?;
         let startup = match (
-            get("scan.startup.mode"),
-            get("scan.startup.timestamp.millis"),
+            options.get("scan.startup.mode"),
+            options.get("scan.startup.timestamp.millis"),
         ) {
             (None | Some("earliest"), None) => StartupMode::Earliest,
             (Some("latest"), None) => StartupMode::Latest,
@@ -98,7 +136,7 @@ impl KafkaOptions {
                 )));
             }
         };
-        let on_error = match get("on_error").unwrap_or("dead_letter") {
+        let on_error = match options.get("on_error").unwrap_or("dead_letter") {
             "dead_letter" => OnError::DeadLetter,
             "skip" => OnError::Skip,
             "fail" => OnError::Fail,
@@ -108,31 +146,24 @@ impl KafkaOptions {
                 )));
             }
         };
-        let max_record_bytes = match get("max_record_bytes") {
+        let max_record_bytes = match options.get("max_record_bytes") {
             None => DEFAULT_MAX_RECORD_BYTES,
             Some(bytes) => bytes
                 .parse()
                 .map_err(|_| invalid(format!("max_record_bytes is not a number: {bytes}")))?,
         };
-        let properties = options
-            .iter()
-            .filter(|(key, _)| key != "properties.bootstrap.server")
-            .filter_map(|(key, value)| {
-                Some((key.strip_prefix("properties.")?.to_owned(), value.clone()))
-            })
-            .collect();
         Ok(KafkaOptions {
-            topic: required("topic")?.to_owned(),
-            bootstrap_servers: required("properties.bootstrap.server")?.to_owned(),
+            topic: options.required("topic")?.to_owned(),
+            bootstrap_servers: options.bootstrap_servers()?,
             startup,
-            properties,
+            properties: options.properties(),
             on_error,
             max_record_bytes,
         })
     }
 }
 
-fn invalid(message: impl Into<String>) -> WeirError {
+pub(crate) fn invalid(message: impl Into<String>) -> WeirError {
     WeirError::new(SqlState::INVALID_PARAMETER_VALUE, message)
 }
 

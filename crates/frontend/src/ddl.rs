@@ -1,4 +1,4 @@
-//! CREATE and DROP of tables, views, materialized views and sources.
+//! CREATE and DROP of tables, views, materialized views, sources and sinks.
 //!
 //! Each DDL statement holds the catalog lock from validation to registration and writes
 //! the catalog change, together with any rows it removes, in one atomic commit: after a
@@ -18,13 +18,18 @@ use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
-use weir_sql::{ConnectorRelation, CreateConnector, ParsedStatement, SYSTEM_SCHEMA};
-use weir_storage::{EpochWrite, MaterializedViewTable, Store, StoredTable, TableDescriptor, keys};
+use weir_connectors::{SinkFormat, SinkOptions};
+use weir_sql::{ConnectorRelation, CreateConnector, CreateSink, ParsedStatement, SYSTEM_SCHEMA};
+use weir_storage::{
+    EpochWrite, MaterializedViewTable, Store, StoredTable, TableDescriptor, ViewRows, keys,
+};
 
 use crate::database::Database;
-use crate::maintainer::Maintainer;
+use crate::maintainer::{Maintainer, Output};
 use crate::materialized;
+use crate::materialized::PlannedView;
 use crate::outcome::Outcome;
+use crate::sinks::Sink;
 use crate::source_table::SourceTable;
 use crate::sources::SourceDefinition;
 
@@ -77,6 +82,25 @@ pub(crate) async fn register(
         let table = SourceTable::new(entry.name.clone(), definition.schema.full());
         context.register_table(reference(entry), Arc::new(table))?;
         maintainer.define_source(entry.id, definition);
+        return Ok(());
+    }
+    if entry.kind == ObjectKind::Sink {
+        let create = parse_create_sink(&entry.definition)?;
+        let planned = plan_sink(context, catalog, &create).await?;
+        let sink = Arc::new(Sink::resume(
+            entry.id,
+            entry.name.clone(),
+            planned.options,
+            planned.view.schema,
+            store.clone(),
+        )?);
+        maintainer.resume(
+            entry.id,
+            reference(entry),
+            planned.view.plan,
+            Output::Sink(sink.clone()),
+        )?;
+        sink.start();
         return Ok(());
     }
     if entry.kind == ObjectKind::MaterializedView {
@@ -173,6 +197,15 @@ fn parse_create_connector(definition: &str) -> Result<CreateConnector> {
         Some(ParsedStatement::CreateConnector(create)) => Ok(create),
         _ => Err(WeirError::internal(
             "a stored source definition is not CREATE SOURCE",
+        )),
+    }
+}
+
+fn parse_create_sink(definition: &str) -> Result<CreateSink> {
+    match weir_sql::parse(definition)?.pop() {
+        Some(ParsedStatement::CreateSink(create)) => Ok(create),
+        _ => Err(WeirError::internal(
+            "a stored sink definition is not CREATE SINK",
         )),
     }
 }
@@ -280,9 +313,15 @@ pub(crate) async fn create_connector(
     catalog.check_name_free(&name.schema, &name.name)?;
     let source = plan_source(database.context(), create).await?;
     let options = source.options.clone();
-    let reachable = tokio::task::spawn_blocking(move || weir_connectors::check_topic(&options))
-        .await
-        .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
+    let reachable = tokio::task::spawn_blocking(move || {
+        weir_connectors::check_topic(
+            &options.bootstrap_servers,
+            &options.properties,
+            &options.topic,
+        )
+    })
+    .await
+    .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
     if reachable.is_none() {
         notices.push(format!(
             "Kafka broker {} cannot be reached now; the source's readers will keep trying",
@@ -299,6 +338,111 @@ pub(crate) async fn create_connector(
     };
     commit_and_register(database, &mut catalog, entry).await?;
     Ok(Outcome::command("CREATE SOURCE"))
+}
+
+/// A sink's options and its query planned for maintenance.
+struct PlannedSink {
+    options: SinkOptions,
+    view: PlannedView,
+}
+
+async fn plan_sink(
+    context: &SessionContext,
+    catalog: &Catalog,
+    create: &CreateSink,
+) -> Result<PlannedSink> {
+    let options = SinkOptions::parse(&create.options, create.format.as_ref())?;
+    let Statement::Query(query) = weir_sql::parse_sql(&create.query())? else {
+        return Err(WeirError::internal("a sink's query is not a query"));
+    };
+    let view = materialized::plan_query(&context.state(), catalog, &query, &[]).await?;
+    Ok(PlannedSink { options, view })
+}
+
+/// `CREATE SINK`: plans the sink's query, checks its options and topic, then commits
+/// its catalog entry with its first outbox entry (the query's current rows) and starts
+/// delivering.
+pub(crate) async fn create_sink(
+    database: &Database,
+    create: &CreateSink,
+    notices: &mut Vec<String>,
+) -> Result<Outcome> {
+    let name = QualifiedName::resolve(&create.name)?;
+    let mut catalog = database.catalog().lock().await;
+    if catalog.lookup(&name.schema, &name.name).is_some() && create.if_not_exists {
+        notices.push(format!("sink \"{}\" already exists, skipping", name.name));
+        return Ok(Outcome::command("CREATE SINK"));
+    }
+    catalog.check_name_free(&name.schema, &name.name)?;
+    let context = database.context();
+    let planned = plan_sink(context, &catalog, create).await?;
+    let maintainer = database.maintainer();
+    if planned.options.format == SinkFormat::AppendOnly
+        && !planned.options.force_append_only
+        && !maintainer.is_append_only(&planned.view.plan)
+    {
+        return Err(WeirError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!(
+                "sink \"{}\" cannot be append-only: its input can update or delete rows",
+                name.name
+            ),
+        )
+        .with_hint(
+            "Use FORMAT UPSERT or DEBEZIUM with a primary_key, or force_append_only = 'true' to drop updates and deletes.",
+        ));
+    }
+    let options = planned.options.clone();
+    let reachable = tokio::task::spawn_blocking(move || {
+        weir_connectors::check_topic(
+            &options.bootstrap_servers,
+            &options.properties,
+            &options.topic,
+        )
+    })
+    .await
+    .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
+    if reachable.is_none() {
+        notices.push(format!(
+            "Kafka broker {} cannot be reached now; the sink will keep trying",
+            planned.options.bootstrap_servers
+        ));
+    }
+    let id = catalog.next_id();
+    let entry = CatalogEntry {
+        id,
+        schema: name.schema,
+        name: name.name,
+        kind: ObjectKind::Sink,
+        definition: create.to_string(),
+        depends_on: dependencies(&catalog, &planned.view.written),
+    };
+    let store = database.store();
+    let _writer = store.lock_writes().await;
+    maintainer.flush_locked()?;
+    let latest = store.snapshot();
+    let mut write = EpochWrite::default();
+    let sink = Arc::new(Sink::create(
+        id,
+        entry.name.clone(),
+        planned.options,
+        planned.view.schema.clone(),
+        store.clone(),
+        &mut write,
+    )?);
+    let output = Output::Sink(sink.clone());
+    let plan = planned.view.plan;
+    let dataflow =
+        materialized::backfill(context, maintainer, id, &plan, &output, &latest, &mut write)
+            .await?;
+    write.put(&keys::catalog_entry(id), &entry.encode());
+    store.commit(write)?;
+    maintainer.start_readers(id, &plan, &store.snapshot())?;
+    maintainer.adopt(id, reference(&entry), plan, dataflow, output);
+    sink.start();
+    tracing::info!(id, name = %entry.name, "created sink");
+    catalog.insert(entry);
+    Ok(Outcome::command("CREATE SINK"))
 }
 
 /// Commits a new object's catalog entry and makes the object usable.
@@ -333,7 +477,8 @@ async fn create_materialized(
     definition: String,
 ) -> Result<Outcome> {
     let id = catalog.next_id();
-    let planned = materialized::plan_view(&context.state(), catalog, id, create).await?;
+    let planned = materialized::plan_view(&context.state(), catalog, create).await?;
+    let rows = Arc::new(ViewRows::try_new(id, planned.schema.clone())?);
     let entry = CatalogEntry {
         id,
         schema: name.schema,
@@ -349,18 +494,20 @@ async fn create_materialized(
     database.maintainer().flush_locked()?;
     let latest = store.snapshot();
     let mut write = EpochWrite::default();
+    let output = Output::Rows(rows.clone());
     let dataflow = materialized::backfill(
         context,
         database.maintainer(),
         id,
-        &planned,
+        &planned.plan,
+        &output,
         &latest,
         &mut write,
     )
     .await?;
     write.put(&keys::catalog_entry(entry.id), &entry.encode());
     store.commit(write)?;
-    let table = MaterializedViewTable::new(planned.rows.clone(), store.clone());
+    let table = MaterializedViewTable::new(rows, store.clone());
     database
         .context()
         .register_table(reference(&entry), Arc::new(table))?;
@@ -369,7 +516,7 @@ async fn create_materialized(
         .start_readers(id, &planned.plan, &store.snapshot())?;
     database
         .maintainer()
-        .adopt(id, reference(&entry), planned.plan, dataflow, planned.rows);
+        .adopt(id, reference(&entry), planned.plan, dataflow, output);
     tracing::info!(id, name = %entry.name, "created materialized view");
     catalog.insert(entry);
     Ok(Outcome::command("CREATE MATERIALIZED VIEW"))
@@ -479,9 +626,12 @@ pub(crate) async fn drop_objects(
     for entry in &doomed {
         write.delete(&keys::catalog_entry(entry.id));
         let mut prefixes = vec![keys::table_prefix(entry.id)];
-        if entry.kind == ObjectKind::MaterializedView {
+        if matches!(entry.kind, ObjectKind::MaterializedView | ObjectKind::Sink) {
             prefixes.push(keys::object_state_prefix(entry.id));
             prefixes.push(keys::source_offsets_prefix(entry.id));
+        }
+        if entry.kind == ObjectKind::Sink {
+            prefixes.push(keys::sink_prefix(entry.id));
         }
         for prefix in prefixes {
             let end = keys::prefix_end(&prefix).expect("object prefixes are never all 0xFF");

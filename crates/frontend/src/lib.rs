@@ -22,6 +22,7 @@ mod outcome;
 mod pg_class;
 mod session;
 mod settings;
+mod sinks;
 mod source_table;
 mod sources;
 mod system;

@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
@@ -32,6 +33,7 @@ use weir_storage::{
 };
 use weir_stream::Dataflow;
 
+use crate::sinks::{Sink, SinkReport};
 use crate::sources::{ReaderStatus, SourceDefinition, Sources, Taken};
 use crate::view_errors::ErrorLog;
 
@@ -54,13 +56,37 @@ impl Input {
     }
 }
 
-/// One maintained view.
+/// Where a maintained query's changes go.
+#[derive(Clone)]
+pub(crate) enum Output {
+    /// A materialized view's stored rows.
+    Rows(Arc<ViewRows>),
+    /// A sink's outbox.
+    Sink(Arc<Sink>),
+}
+
+impl Output {
+    fn apply(
+        &self,
+        changes: &[StreamChunk],
+        schema: &SchemaRef,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<()> {
+        match self {
+            Output::Rows(rows) => rows.apply(changes, latest, write),
+            Output::Sink(sink) => sink.apply(&StreamChunk::concat(schema, changes)?, write),
+        }
+    }
+}
+
+/// One maintained view or sink.
 struct View {
     id: u32,
     reference: TableReference,
     plan: StreamPlan,
     dataflow: Dataflow,
-    rows: Arc<ViewRows>,
+    output: Output,
 }
 
 struct Views {
@@ -147,29 +173,55 @@ impl Maintainer {
         self.lock().relations.insert(id, reference);
     }
 
-    /// Starts maintaining a view whose state and rows are already stored (at start-up).
+    /// Starts maintaining a view or sink whose state is already stored (at start-up).
     pub fn resume(
         &self,
         id: u32,
         reference: TableReference,
         plan: StreamPlan,
-        rows: Arc<ViewRows>,
+        output: Output,
     ) -> Result<()> {
         let snapshot = self.store.snapshot();
         let dataflow = Dataflow::new(id, plan.clone(), &snapshot)?;
         self.start_readers(id, &plan, &snapshot)?;
-        self.adopt(id, reference, plan, dataflow, rows);
+        self.adopt(id, reference, plan, dataflow, output);
         Ok(())
     }
 
-    /// Creates a view's dataflow and computes its rows from `inputs` (each source
-    /// relation's rows at `latest`, as inserts), adding rows and state to `write`. Once the
-    /// caller has committed `write`, [`Maintainer::adopt`] starts maintaining the view.
+    /// Whether the changes of `plan` can only ever be inserts: it reads only sources and
+    /// append-only views, through operators that never retract what they sent.
+    pub fn is_append_only(&self, plan: &StreamPlan) -> bool {
+        let views = self.lock();
+        let sources = self.sources();
+        let ids: HashMap<&TableReference, u32> = views
+            .relations
+            .iter()
+            .map(|(id, reference)| (reference, *id))
+            .collect();
+        is_append_only(plan, &views.views, &ids, &sources)
+    }
+
+    /// Every sink's delivery.
+    pub fn sink_reports(&self) -> Vec<SinkReport> {
+        self.lock()
+            .views
+            .iter()
+            .filter_map(|view| match &view.output {
+                Output::Sink(sink) => Some(sink.report()),
+                Output::Rows(_) => None,
+            })
+            .collect()
+    }
+
+    /// Creates a view's (or sink's) dataflow and computes its rows from `inputs` (each
+    /// source relation's rows at `latest`, as inserts), adding its output and state to
+    /// `write`. Once the caller has committed `write`, [`Maintainer::adopt`] starts
+    /// maintaining it.
     pub fn backfill(
         &self,
         id: u32,
         plan: &StreamPlan,
-        rows: &ViewRows,
+        output: &Output,
         inputs: &[(TableReference, StreamChunk)],
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
@@ -182,7 +234,7 @@ impl Maintainer {
             }
             Ok(changes)
         })?;
-        rows.apply(&changes, latest, write)?;
+        output.apply(&changes, &dataflow.schema(), latest, write)?;
         dataflow.persist(write)?;
         self.lock().errors.record(id, dataflow.take_errors(), write);
         Ok(dataflow)
@@ -195,7 +247,7 @@ impl Maintainer {
         reference: TableReference,
         plan: StreamPlan,
         dataflow: Dataflow,
-        rows: Arc<ViewRows>,
+        output: Output,
     ) {
         let mut views = self.lock();
         views.relations.insert(id, reference.clone());
@@ -204,7 +256,7 @@ impl Maintainer {
             reference,
             plan,
             dataflow,
-            rows,
+            output,
         });
     }
 
@@ -377,14 +429,33 @@ fn propagate(
         if out.is_empty() {
             continue;
         }
-        view.rows.apply(&out, latest, write)?;
+        let schema = view.dataflow.schema();
+        view.output.apply(&out, &schema, latest, write)?;
         view.dataflow.persist(write)?;
         errors.record(view.id, view.dataflow.take_errors(), write);
-        let schema = view.dataflow.schema();
         let delta = StreamChunk::concat(&schema, &out)?;
         if !delta.is_empty() {
             pending.push(Input::for_all(view.reference.clone(), delta));
         }
     }
     Ok(())
+}
+
+/// See [`Maintainer::is_append_only`]; `ids` are the relations' ids by name.
+fn is_append_only(
+    plan: &StreamPlan,
+    views: &[View],
+    ids: &HashMap<&TableReference, u32>,
+    sources: &Sources,
+) -> bool {
+    plan.is_append_only(&|relation| {
+        let Some(id) = ids.get(relation) else {
+            return false;
+        };
+        sources.is_source(*id)
+            || views
+                .iter()
+                .find(|view| view.id == *id)
+                .is_some_and(|view| is_append_only(&view.plan, views, ids, sources))
+    })
 }

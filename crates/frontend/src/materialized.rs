@@ -1,5 +1,5 @@
 //! `CREATE MATERIALIZED VIEW`: planning a view's maintenance, backfilling it, and bringing
-//! it back at start-up.
+//! it back at start-up. Sinks are planned and backfilled the same way.
 //!
 //! A view's stored definition is its CREATE statement. Its query is planned by DataFusion,
 //! optimized, and turned into a stream plan; creation runs the plan over the inputs'
@@ -10,42 +10,53 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
 use datafusion::execution::context::{SessionContext, SessionState};
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col};
 use datafusion::physical_plan::collect;
-use datafusion::sql::sqlparser::ast::{CreateView, Statement};
+use datafusion::sql::sqlparser::ast::{CreateView, Query, Statement, ViewColumnDef};
 use weir_catalog::{Catalog, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::{StreamPlan, plan_stream};
 use weir_storage::{EpochWrite, MaterializedViewTable, ReadSnapshot, Store, ViewRows};
 
-use crate::maintainer::Maintainer;
+use crate::maintainer::{Maintainer, Output};
 use crate::source_table::SourceTable;
 
-/// A view's query planned for maintenance.
+/// A view's (or sink's) query planned for maintenance.
 pub(crate) struct PlannedView {
     pub plan: StreamPlan,
     /// The plan DataFusion made of the query, before optimization.
     pub written: LogicalPlan,
-    pub rows: Arc<ViewRows>,
+    /// The columns of the query's changes.
+    pub schema: SchemaRef,
 }
 
-/// Plans the maintenance of the materialized view `id` created by `create`.
+/// Plans the maintenance of the materialized view created by `create`.
 pub(crate) async fn plan_view(
     state: &SessionState,
     catalog: &Catalog,
-    id: u32,
     create: &CreateView,
 ) -> Result<PlannedView> {
-    let query = Statement::Query(create.query.clone());
+    plan_query(state, catalog, &create.query, &create.columns).await
+}
+
+/// Plans the maintenance of `query`, its columns named `columns` if any are.
+pub(crate) async fn plan_query(
+    state: &SessionState,
+    catalog: &Catalog,
+    query: &Query,
+    columns: &[ViewColumnDef],
+) -> Result<PlannedView> {
+    let statement = Statement::Query(Box::new(query.clone()));
     let mut written = state
         .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
-            query,
+            statement,
         )))
         .await?;
-    if !create.columns.is_empty() {
-        written = rename_columns(written, create)?;
+    if !columns.is_empty() {
+        written = rename_columns(written, columns)?;
     }
     let optimized = state.optimize(&written)?;
     let mut plan = plan_stream(&written, &optimized)?;
@@ -55,30 +66,29 @@ pub(crate) async fn plan_view(
         }
     }
     let schema = Arc::new(optimized.schema().as_arrow().clone());
-    let rows = Arc::new(ViewRows::try_new(id, schema)?);
     Ok(PlannedView {
         plan,
         written,
-        rows,
+        schema,
     })
 }
 
 /// `CREATE MATERIALIZED VIEW v (a, b) AS …` names the query's columns.
-fn rename_columns(plan: LogicalPlan, create: &CreateView) -> Result<LogicalPlan> {
+fn rename_columns(plan: LogicalPlan, columns: &[ViewColumnDef]) -> Result<LogicalPlan> {
     let fields = plan.schema().columns();
-    if fields.len() != create.columns.len() {
+    if fields.len() != columns.len() {
         return Err(WeirError::new(
             weir_common::SqlState::SYNTAX_ERROR,
             format!(
                 "CREATE MATERIALIZED VIEW names {} columns, but its query has {}",
-                create.columns.len(),
+                columns.len(),
                 fields.len()
             ),
         ));
     }
     let renamed = fields
         .into_iter()
-        .zip(&create.columns)
+        .zip(columns)
         .map(|(field, name)| col(field).alias(name.name.value.clone()));
     Ok(LogicalPlanBuilder::from(plan).project(renamed)?.build()?)
 }
@@ -110,25 +120,28 @@ pub(crate) async fn resume(
     reference: TableReference,
     create: &CreateView,
 ) -> Result<()> {
-    let planned = plan_view(&context.state(), catalog, id, create).await?;
-    let table = MaterializedViewTable::new(planned.rows.clone(), store.clone());
+    let planned = plan_view(&context.state(), catalog, create).await?;
+    let rows = Arc::new(ViewRows::try_new(id, planned.schema)?);
+    let table = MaterializedViewTable::new(rows.clone(), store.clone());
     context.register_table(reference.clone(), Arc::new(table))?;
-    maintainer.resume(id, reference, planned.plan, planned.rows)
+    maintainer.resume(id, reference, planned.plan, Output::Rows(rows))
 }
 
-/// Computes a new view's rows and state from its inputs as of `latest` into `write`.
+/// Computes a new view's rows (or a sink's first messages) and state from its inputs as
+/// of `latest` into `write`.
 pub(crate) async fn backfill(
     context: &SessionContext,
     maintainer: &Maintainer,
     id: u32,
-    planned: &PlannedView,
+    plan: &StreamPlan,
+    output: &Output,
     latest: &ReadSnapshot,
     write: &mut EpochWrite,
 ) -> Result<weir_stream::Dataflow> {
     let mut state = context.state();
     state.config_mut().set_extension(Arc::new(latest.clone()));
     let mut inputs = Vec::new();
-    for relation in planned.plan.sources() {
+    for relation in plan.sources() {
         let provider = context.table_provider(relation.clone()).await?;
         // A source's records reach the view through its reader, from the startup offset.
         let provider_any: &dyn std::any::Any = provider.as_ref();
@@ -141,5 +154,5 @@ pub(crate) async fn backfill(
         let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
         inputs.push((relation.clone(), StreamChunk::inserts(rows)));
     }
-    maintainer.backfill(id, &planned.plan, &planned.rows, &inputs, latest, write)
+    maintainer.backfill(id, plan, output, &inputs, latest, write)
 }

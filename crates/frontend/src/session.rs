@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
-use weir_sql::ParsedStatement;
+use weir_sql::{ConnectorObject, ParsedStatement};
 use weir_storage::DeferMaintenance;
 
 use crate::copy::PendingCopy;
@@ -116,7 +116,9 @@ impl Session {
             ParsedStatement::Sql(sql) => {
                 (None, shown_columns(sql).map(|names| text_schema(&names)))
             }
-            ParsedStatement::CreateConnector(_) | ParsedStatement::DropSource(_) => (None, None),
+            ParsedStatement::CreateConnector(_)
+            | ParsedStatement::CreateSink(_)
+            | ParsedStatement::DropConnector(_) => (None, None),
         };
         Ok(Some(Prepared {
             sql: sql.to_owned(),
@@ -165,7 +167,9 @@ impl Session {
         }
         let writes = match &statement {
             ParsedStatement::Sql(sql) => writes_data(sql),
-            ParsedStatement::CreateConnector(_) | ParsedStatement::DropSource(_) => true,
+            ParsedStatement::CreateConnector(_)
+            | ParsedStatement::CreateSink(_)
+            | ParsedStatement::DropConnector(_) => true,
         };
         let result = match self.settings.statement_timeout() {
             Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters, plan))
@@ -204,10 +208,19 @@ impl Session {
                 self.database.catalog_changed();
                 result
             }
-            ParsedStatement::DropSource(drop) => {
+            ParsedStatement::CreateSink(create) => {
+                let result = ddl::create_sink(&self.database, &create, &mut self.notices).await;
+                self.database.catalog_changed();
+                result
+            }
+            ParsedStatement::DropConnector(drop) => {
+                let kind = match drop.object {
+                    ConnectorObject::Source => ObjectKind::Source,
+                    ConnectorObject::Sink => ObjectKind::Sink,
+                };
                 let result = ddl::drop_objects(
                     &self.database,
-                    ObjectKind::Source,
+                    kind,
                     &drop.names,
                     drop.if_exists,
                     drop.cascade,
@@ -232,8 +245,9 @@ impl Session {
             Statement::Rollback { .. } => Ok(self.end_block(false)),
             Statement::Set(set) => self.set(set),
             Statement::Reset(ResetStatement { reset }) => self.reset(reset),
-            Statement::ShowVariable { variable } if shows_sources(&variable) => {
-                self.show_objects(ObjectKind::Source).await
+            Statement::ShowVariable { variable } if shown_objects(&variable).is_some() => {
+                self.show_objects(shown_objects(&variable).expect("checked"))
+                    .await
             }
             Statement::ShowVariable { variable } => self.show(&variable),
             Statement::ShowTables { .. } => self.show_objects(ObjectKind::Table).await,
@@ -538,9 +552,7 @@ impl Session {
     /// The stream plan a materialized view would run, one operator per line.
     async fn explain_materialized(&self, create: &CreateView) -> Result<Outcome> {
         let catalog = self.database.catalog().lock().await;
-        let planned =
-            materialized::plan_view(&self.context.state(), &catalog, catalog.next_id(), create)
-                .await?;
+        let planned = materialized::plan_view(&self.context.state(), &catalog, create).await?;
         let lines = planned.plan.explain();
         rows(
             &[EXPLAIN_COLUMN.to_owned()],
@@ -565,8 +577,7 @@ impl Session {
             None => return Err(WeirError::undefined_table(&name.name)),
         };
         let create = ddl::parse_create_view(&entry.definition)?;
-        let planned =
-            materialized::plan_view(&self.context.state(), &catalog, entry.id, &create).await?;
+        let planned = materialized::plan_view(&self.context.state(), &catalog, &create).await?;
         rows(
             &[EXPLAIN_COLUMN.to_owned()],
             vec![Arc::new(StringArray::from(planned.plan.explain()))],
@@ -839,14 +850,22 @@ fn show_variable_columns(variable: &[Ident]) -> Vec<String> {
 }
 
 /// The columns of the statements weir answers itself with rows.
-/// `SHOW SOURCES` (which sqlparser reads as showing a variable).
-fn shows_sources(variable: &[Ident]) -> bool {
-    variable_name(variable).eq_ignore_ascii_case("sources")
+/// The objects `SHOW SOURCES` and `SHOW SINKS` list (which sqlparser reads as showing a
+/// variable).
+fn shown_objects(variable: &[Ident]) -> Option<ObjectKind> {
+    let name = variable_name(variable);
+    if name.eq_ignore_ascii_case("sources") {
+        Some(ObjectKind::Source)
+    } else if name.eq_ignore_ascii_case("sinks") {
+        Some(ObjectKind::Sink)
+    } else {
+        None
+    }
 }
 
 fn shown_columns(statement: &Statement) -> Option<Vec<String>> {
     match statement {
-        Statement::ShowVariable { variable } if shows_sources(variable) => {
+        Statement::ShowVariable { variable } if shown_objects(variable).is_some() => {
             Some(vec![OBJECT_LIST_COLUMN.to_owned()])
         }
         Statement::ShowVariable { variable } => Some(show_variable_columns(variable)),

@@ -30,6 +30,34 @@ impl StreamPlan {
         }
         sources
     }
+
+    /// Whether the plan's output only ever inserts rows, given whether each relation it
+    /// reads does. Projections, filters, unions and inner joins of inputs that never
+    /// retract never retract; aggregates, outer joins, top-N and windows revise what they
+    /// sent.
+    pub fn is_append_only(
+        &self,
+        relation_is_append_only: &dyn Fn(&TableReference) -> bool,
+    ) -> bool {
+        let mut append_only: Vec<bool> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let inputs = node.inputs.iter().all(|input| append_only[*input as usize]);
+            append_only.push(match &node.kind {
+                NodeKind::Source { relation } => relation_is_append_only(relation),
+                NodeKind::Rename
+                | NodeKind::Project { .. }
+                | NodeKind::Filter { .. }
+                | NodeKind::Union
+                | NodeKind::Values { .. } => inputs,
+                NodeKind::Join { join_type, .. } => inputs && *join_type == JoinType::Inner,
+                NodeKind::Aggregate { .. }
+                | NodeKind::GroupTopN { .. }
+                | NodeKind::TopN { .. }
+                | NodeKind::Window { .. } => false,
+            });
+        }
+        append_only.last().copied().unwrap_or(true)
+    }
 }
 
 /// How a group top-N numbers the rows of a partition.

@@ -79,17 +79,34 @@ impl CreateConnector {
     }
 }
 
-/// `DROP SOURCE [IF EXISTS] name, … [CASCADE | RESTRICT]`.
+/// The connector objects `DROP` names with weir's own syntax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectorObject {
+    Source,
+    Sink,
+}
+
+impl ConnectorObject {
+    fn keyword(self) -> &'static str {
+        match self {
+            ConnectorObject::Source => "SOURCE",
+            ConnectorObject::Sink => "SINK",
+        }
+    }
+}
+
+/// `DROP SOURCE | SINK [IF EXISTS] name, … [CASCADE | RESTRICT]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DropSource {
+pub struct DropConnector {
+    pub object: ConnectorObject,
     pub names: Vec<ObjectName>,
     pub if_exists: bool,
     pub cascade: bool,
 }
 
-impl fmt::Display for DropSource {
+impl fmt::Display for DropConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DROP SOURCE ")?;
+        write!(f, "DROP {} ", self.object.keyword())?;
         if self.if_exists {
             write!(f, "IF EXISTS ")?;
         }
@@ -102,22 +119,33 @@ impl fmt::Display for DropSource {
     }
 }
 
-/// Whether the statement at the parser's position is `DROP SOURCE`.
-pub(crate) fn is_drop_source(parser: &Parser) -> bool {
-    matches!(&parser.peek_nth_token_ref(0).token, Token::Word(word) if word.keyword == Keyword::DROP)
-        && matches!(&parser.peek_nth_token_ref(1).token, Token::Word(word) if word.keyword == Keyword::SOURCE)
+/// The connector object a `DROP` at the parser's position drops, if it is one.
+pub(crate) fn dropped_connector(parser: &Parser) -> Option<ConnectorObject> {
+    if !matches!(&parser.peek_nth_token_ref(0).token, Token::Word(word) if word.keyword == Keyword::DROP)
+    {
+        return None;
+    }
+    match &parser.peek_nth_token_ref(1).token {
+        Token::Word(word) if word.keyword == Keyword::SOURCE => Some(ConnectorObject::Source),
+        Token::Word(word) if word.value.eq_ignore_ascii_case("sink") => Some(ConnectorObject::Sink),
+        _ => None,
+    }
 }
 
-pub(crate) fn parse_drop_source(parser: &mut Parser) -> Result<DropSource, ParserError> {
+pub(crate) fn parse_drop_connector(
+    parser: &mut Parser,
+    object: ConnectorObject,
+) -> Result<DropConnector, ParserError> {
     parser.expect_keyword(Keyword::DROP)?;
-    parser.expect_keyword(Keyword::SOURCE)?;
+    expect_word(parser, object.keyword())?;
     let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
     let names = parser.parse_comma_separated(|parser| parser.parse_object_name(false))?;
     let cascade = matches!(
         parser.parse_one_of_keywords(&[Keyword::CASCADE, Keyword::RESTRICT]),
         Some(Keyword::CASCADE)
     );
-    Ok(DropSource {
+    Ok(DropConnector {
+        object,
         names,
         if_exists,
         cascade,
@@ -172,23 +200,7 @@ pub(crate) fn parse_connector_ddl(parser: &mut Parser) -> Result<CreateConnector
     }
     parser.expect_keyword(Keyword::WITH)?;
     let options = parse_options(parser)?;
-    let format = match parser.parse_keyword(Keyword::FORMAT) {
-        true => {
-            let format = parser.parse_identifier()?.value.to_uppercase();
-            expect_word(parser, "ENCODE")?;
-            let encode = parser.parse_identifier()?.value.to_uppercase();
-            let options = match parser.peek_token_ref().token == Token::LParen {
-                true => parse_options(parser)?,
-                false => Vec::new(),
-            };
-            Some(Format {
-                format,
-                encode,
-                options,
-            })
-        }
-        false => None,
-    };
+    let format = parse_format(parser)?;
     Ok(CreateConnector {
         relation,
         if_not_exists,
@@ -201,7 +213,26 @@ pub(crate) fn parse_connector_ddl(parser: &mut Parser) -> Result<CreateConnector
     })
 }
 
-fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
+/// `[FORMAT format ENCODE encode [(options)]]`.
+pub(crate) fn parse_format(parser: &mut Parser) -> Result<Option<Format>, ParserError> {
+    if !parser.parse_keyword(Keyword::FORMAT) {
+        return Ok(None);
+    }
+    let format = parser.parse_identifier()?.value.to_uppercase();
+    expect_word(parser, "ENCODE")?;
+    let encode = parser.parse_identifier()?.value.to_uppercase();
+    let options = match parser.peek_token_ref().token == Token::LParen {
+        true => parse_options(parser)?,
+        false => Vec::new(),
+    };
+    Ok(Some(Format {
+        format,
+        encode,
+        options,
+    }))
+}
+
+pub(crate) fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
     let next = parser.next_token();
     match &next.token {
         Token::Word(found) if found.value.eq_ignore_ascii_case(word) => Ok(()),
@@ -211,7 +242,7 @@ fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
 
 /// `( key = value, … )`, where a key is a dotted name or a quoted string and a value a
 /// literal or a word.
-fn parse_options(parser: &mut Parser) -> Result<Vec<ConnectorOption>, ParserError> {
+pub(crate) fn parse_options(parser: &mut Parser) -> Result<Vec<ConnectorOption>, ParserError> {
     parser.expect_token(&Token::LParen)?;
     let options = parser.parse_comma_separated(|parser| {
         let key = match parser.peek_token_ref().token.clone() {
@@ -254,7 +285,10 @@ fn write_columns(sql: &mut String, columns: &[ColumnDef], constraints: &[TableCo
     sql.push_str(&parts.join(", "));
 }
 
-fn write_options(f: &mut fmt::Formatter<'_>, options: &[ConnectorOption]) -> fmt::Result {
+pub(crate) fn write_options(
+    f: &mut fmt::Formatter<'_>,
+    options: &[ConnectorOption],
+) -> fmt::Result {
     let parts: Vec<String> = options
         .iter()
         .map(|(key, value)| {
@@ -296,11 +330,18 @@ impl fmt::Display for CreateConnector {
         write!(f, " WITH ")?;
         write_options(f, &self.options)?;
         if let Some(format) = &self.format {
-            write!(f, " FORMAT {} ENCODE {}", format.format, format.encode)?;
-            if !format.options.is_empty() {
-                write!(f, " ")?;
-                write_options(f, &format.options)?;
-            }
+            write!(f, " {format}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FORMAT {} ENCODE {}", self.format, self.encode)?;
+        if !self.options.is_empty() {
+            write!(f, " ")?;
+            write_options(f, &self.options)?;
         }
         Ok(())
     }
@@ -362,14 +403,13 @@ mod tests {
     }
 
     #[test]
-    fn drop_source_parses() {
-        let ParsedStatement::DropSource(drop) = parse("DROP SOURCE IF EXISTS a, b CASCADE")
-            .unwrap()
-            .remove(0)
-        else {
-            panic!("not DROP SOURCE");
-        };
-        assert_eq!(drop.to_string(), "DROP SOURCE IF EXISTS a, b CASCADE");
+    fn drop_source_and_sink_parse() {
+        for sql in ["DROP SOURCE IF EXISTS a, b CASCADE", "DROP SINK s"] {
+            let ParsedStatement::DropConnector(drop) = parse(sql).unwrap().remove(0) else {
+                panic!("not connector DDL: {sql}");
+            };
+            assert_eq!(drop.to_string(), sql);
+        }
     }
 
     #[test]

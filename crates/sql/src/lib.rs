@@ -12,10 +12,13 @@
 
 mod column_names;
 mod connector_ddl;
+mod sink_ddl;
 
 pub use connector_ddl::{
-    ConnectorOption, ConnectorRelation, CreateConnector, DropSource, Format, Include,
+    ConnectorObject, ConnectorOption, ConnectorRelation, CreateConnector, DropConnector, Format,
+    Include,
 };
+pub use sink_ddl::{CreateSink, SinkInput};
 
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
@@ -60,7 +63,8 @@ const CATALOG_FRAGMENTS: [(&str, &str); 1] = [
 pub enum ParsedStatement {
     Sql(Statement),
     CreateConnector(CreateConnector),
-    DropSource(DropSource),
+    CreateSink(CreateSink),
+    DropConnector(DropConnector),
 }
 
 impl std::fmt::Display for ParsedStatement {
@@ -68,7 +72,8 @@ impl std::fmt::Display for ParsedStatement {
         match self {
             ParsedStatement::Sql(statement) => statement.fmt(f),
             ParsedStatement::CreateConnector(create) => create.fmt(f),
-            ParsedStatement::DropSource(drop) => drop.fmt(f),
+            ParsedStatement::CreateSink(create) => create.fmt(f),
+            ParsedStatement::DropConnector(drop) => drop.fmt(f),
         }
     }
 }
@@ -78,7 +83,8 @@ impl std::fmt::Display for ParsedStatement {
 /// weir's own `FLUSH` (wait until every change before it is committed and visible in all
 /// views) is not in sqlparser's PostgreSQL dialect; it is carried as sqlparser's `FLUSH`
 /// statement with no options (see [`is_flush`]), alone or among other statements. So is
-/// connector DDL (`CREATE SOURCE`, see [`CreateConnector`]), as its own kind of statement.
+/// connector DDL (`CREATE SOURCE`, `CREATE SINK`, their `DROP`s), as its own kinds of
+/// statement.
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
     let mut statements =
         parse_with_extensions(sql).map_err(|error| at_character(syntax_error(error), sql))?;
@@ -157,9 +163,13 @@ fn parse_with_extensions(sql: &str) -> std::result::Result<Vec<ParsedStatement>,
             statements.push(ParsedStatement::CreateConnector(
                 connector_ddl::parse_connector_ddl(&mut parser)?,
             ));
-        } else if connector_ddl::is_drop_source(&parser) {
-            statements.push(ParsedStatement::DropSource(
-                connector_ddl::parse_drop_source(&mut parser)?,
+        } else if sink_ddl::is_create_sink(&parser) {
+            statements.push(ParsedStatement::CreateSink(sink_ddl::parse_create_sink(
+                &mut parser,
+            )?));
+        } else if let Some(object) = connector_ddl::dropped_connector(&parser) {
+            statements.push(ParsedStatement::DropConnector(
+                connector_ddl::parse_drop_connector(&mut parser, object)?,
             ));
         } else {
             statements.push(ParsedStatement::Sql(parser.parse_statement()?));

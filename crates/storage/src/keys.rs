@@ -12,6 +12,7 @@ pub enum Space {
     Pending = 0x05,
     SourceOffsets = 0x06,
     DeadLetters = 0x07,
+    Sinks = 0x08,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -98,6 +99,34 @@ pub fn source_offset(owner_id: u32, source_id: u32, partition: i32) -> Vec<u8> {
 pub fn source_offsets_prefix(owner_id: u32) -> Vec<u8> {
     let mut key = vec![Space::SourceOffsets as u8];
     key.extend_from_slice(&owner_id.to_be_bytes());
+    key
+}
+
+/// The prefix of every key of a sink: its bookkeeping and its outbox.
+pub fn sink_prefix(sink_id: u32) -> Vec<u8> {
+    let mut key = vec![Space::Sinks as u8];
+    key.extend_from_slice(&sink_id.to_be_bytes());
+    key
+}
+
+/// Key of a sink's bookkeeping (its unique id, how far it has delivered).
+pub fn sink_meta(sink_id: u32) -> Vec<u8> {
+    let mut key = sink_prefix(sink_id);
+    key.push(0);
+    key
+}
+
+/// The prefix of a sink's outbox entries.
+pub fn sink_outbox_prefix(sink_id: u32) -> Vec<u8> {
+    let mut key = sink_prefix(sink_id);
+    key.push(1);
+    key
+}
+
+/// Key of the sink's outbox entry `sequence`: the messages of one epoch.
+pub fn sink_outbox_entry(sink_id: u32, sequence: u64) -> Vec<u8> {
+    let mut key = sink_outbox_prefix(sink_id);
+    key.extend_from_slice(&sequence.to_be_bytes());
     key
 }
 

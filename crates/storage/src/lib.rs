@@ -23,7 +23,10 @@
 //!   partition, `owner id ++ source id ++ partition`, committed with the state the
 //!   records before it produced;
 //! * `DeadLetters`: records sources could not decode, by sequence number, bounded like
-//!   `ViewErrors`.
+//!   `ViewErrors`;
+//! * `Sinks`: per sink, `sink id ++ 0` its bookkeeping and `sink id ++ 1 ++ sequence`
+//!   its outbox: the messages each epoch sends, stored with the epoch and deleted once
+//!   delivered.
 //!
 //! # Epochs
 //!

@@ -6,6 +6,7 @@
 
 mod dead_letters;
 mod objects;
+mod sinks;
 mod source_partitions;
 mod state_tables;
 mod table;
@@ -46,7 +47,8 @@ pub(crate) fn register(
         state_tables::table(store.clone()),
         view_errors::table(store.clone()),
         dead_letters::table(store.clone()),
-        source_partitions::table(store.clone(), maintainer),
+        source_partitions::table(store.clone(), maintainer.clone()),
+        sinks::table(store.clone(), maintainer),
     ] {
         schema.register_table(table.name().to_owned(), Arc::new(table))?;
     }

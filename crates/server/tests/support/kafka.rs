@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::free_port;
 
@@ -60,53 +64,114 @@ impl Broker {
     }
 
     pub async fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.address())
-            .create()
-            .expect("admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results = admin
-            .create_topics([&topic], &AdminOptions::new())
-            .await
-            .expect("create topics");
-        for result in results {
-            result.expect("topic created");
-        }
+        create_topic(&self.address(), name, partitions).await;
     }
 
     /// Sends `records` (partition, key, value) and waits until the broker has them all.
     pub fn produce(&self, topic: &str, records: &[Record]) {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.address())
-            .set("linger.ms", "5")
-            .create()
-            .expect("producer");
-        for (partition, key, value) in records {
-            let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic)
-                .payload(value)
-                .partition(*partition);
-            if let Some(key) = key {
-                record = record.key(key);
-            }
-            while let Err((error, back)) = producer.send(record) {
-                assert!(
-                    matches!(
-                        error,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
-                    ),
-                    "produce failed: {error}"
-                );
-                producer.poll(Duration::from_millis(10));
-                record = back;
-            }
-            producer.poll(Duration::ZERO);
-        }
-        producer
-            .flush(Duration::from_secs(60))
-            .expect("records delivered");
+        produce(&self.address(), topic, records);
     }
+}
+
+pub async fn create_topic(address: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("create topics");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+/// Sends `records` (partition, key, value) to the broker at `address` and waits until it
+/// has them all.
+pub fn produce(address: &str, topic: &str, records: &[Record]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (partition, key, value) in records {
+        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic)
+            .payload(value)
+            .partition(*partition);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        while let Err((error, back)) = producer.send(record) {
+            assert!(
+                matches!(
+                    error,
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull
+                    )
+                ),
+                "produce failed: {error}"
+            );
+            producer.poll(Duration::from_millis(10));
+            record = back;
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("records delivered");
+}
+
+/// A message read back: partition, key, value (`None` for a tombstone).
+pub type Message = (i32, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every message of `topic` a `read_committed` consumer sees now, by partition, in
+/// offset order.
+pub fn read_committed(address: &str, topic: &str) -> Vec<Message> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("group.id", "weir-tests")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("topic metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    for partition in &partitions {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Beginning)
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut at_end = std::collections::HashSet::new();
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while at_end.len() < partitions.len() {
+        assert!(Instant::now() < deadline, "{topic} not read to its end");
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => messages.push((
+                message.partition(),
+                message.key().map(<[u8]>::to_vec),
+                message.payload().map(<[u8]>::to_vec),
+            )),
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+            }
+            Some(Err(error)) => panic!("reading {topic}: {error}"),
+            None => {}
+        }
+    }
+    messages.sort_by_key(|message| message.0);
+    messages
 }
 
 impl Drop for Broker {

@@ -33,6 +33,15 @@ impl TestServer {
     }
 
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> TestServer {
+        TestServer::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// A server with `extra_args` and environment variables `env`.
+    pub fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .arg("--listen")
@@ -41,6 +50,7 @@ impl TestServer {
             .arg(data_dir)
             .args(extra_args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .expect("weir starts");
@@ -124,6 +134,21 @@ impl TestServer {
         }
         let _ = child.kill();
         let _ = child.wait();
+        false
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself; returns whether it did.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.child.as_mut().map(Child::try_wait) {
+                None | Some(Ok(Some(_))) => {
+                    self.child = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
         false
     }
 

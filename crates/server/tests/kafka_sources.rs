@@ -7,8 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use rdkafka::mocking::MockCluster;
 use support::TestServer;
-use support::kafka::{Broker, Record};
+use support::kafka::{Broker, Record, produce};
 
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 3;
@@ -269,5 +270,111 @@ async fn source_ddl_is_checked_and_listed() {
     assert_eq!(
         scalar(&client, "SELECT count(*) FROM weir_catalog.objects").await,
         0
+    );
+}
+
+/// `on_error = 'skip'` and `'fail'` over the same topic, then the broker going away and
+/// coming back (librdkafka's mock cluster, which can take a broker down without losing
+/// its records).
+#[tokio::test(flavor = "multi_thread")]
+async fn error_policies_and_a_broker_outage() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let address = cluster.bootstrap_servers();
+    cluster.create_topic("events", 2, 1).unwrap();
+    let server = TestServer::start();
+    let client = server.connect().await;
+    for (name, policy) in [("skipping", "skip"), ("failing", "fail")] {
+        client
+            .batch_execute(&format!(
+                "CREATE SOURCE {name} (id BIGINT NOT NULL) \
+                 WITH (connector = 'kafka', topic = 'events', properties.bootstrap.server = '{address}', \
+                       on_error = '{policy}') FORMAT PLAIN ENCODE JSON;
+                 CREATE MATERIALIZED VIEW {name}_ids AS SELECT id FROM {name};"
+            ))
+            .await
+            .unwrap();
+    }
+    let events = |ids: std::ops::Range<i64>| -> Vec<Record> {
+        ids.map(|id| {
+            (
+                (id % 2) as i32,
+                None,
+                format!(r#"{{"id": {id}}}"#).into_bytes(),
+            )
+        })
+        .collect()
+    };
+    produce(&address, "events", &events(0..100));
+    produce(
+        &address,
+        "events",
+        &[(0, None, br#"{"id": null}"#.to_vec())],
+    );
+    produce(&address, "events", &events(100..200));
+
+    // Skipped: every good record arrives, the bad one is only reported.
+    converge(&client, "SELECT count(*) FROM skipping_ids", 200).await;
+    assert_eq!(
+        scalar(&client, "SELECT sum(id) FROM skipping_ids").await,
+        (0..200).sum::<i64>()
+    );
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM weir_catalog.source_dead_letters"
+        )
+        .await,
+        0
+    );
+    converge(
+        &client,
+        "SELECT count(*) FROM weir_catalog.source_partitions \
+         WHERE view_name = 'skipping_ids' AND partition = 0 AND last_error LIKE '%not-null%'",
+        1,
+    )
+    .await;
+    // Failed: partition 0 stops right before the bad record, and says why.
+    converge(
+        &client,
+        "SELECT count(*) FROM weir_catalog.source_partitions \
+         WHERE view_name = 'failing_ids' AND last_error LIKE '%on_error = ''fail''%'",
+        1,
+    )
+    .await;
+    converge(
+        &client,
+        "SELECT count(*) FROM failing_ids WHERE id % 2 = 0",
+        50,
+    )
+    .await;
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT coalesce(max(id), 0) FROM failing_ids WHERE id % 2 = 0"
+        )
+        .await,
+        98
+    );
+
+    // The broker goes away: the error shows, the views stay readable.
+    cluster.broker_down(1).unwrap();
+    converge(
+        &client,
+        "SELECT count(*) FROM weir_catalog.source_partitions \
+         WHERE view_name = 'skipping_ids' AND partition = -1 AND last_error IS NOT NULL",
+        1,
+    )
+    .await;
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM skipping_ids").await,
+        200
+    );
+    // It comes back: reading resumes where it stopped, nothing lost or doubled.
+    cluster.broker_up(1).unwrap();
+    produce(&address, "events", &events(200..300));
+    converge(&client, "SELECT count(*) FROM skipping_ids", 300).await;
+    assert_eq!(
+        scalar(&client, "SELECT count(DISTINCT id) FROM skipping_ids").await,
+        300
     );
 }

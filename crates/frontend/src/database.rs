@@ -38,22 +38,31 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// How a database runs, as the server's command line sets it.
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    /// How often a barrier applies deferred changes and what sources have read.
+    pub barrier_interval: Duration,
+    /// How many records `weir_catalog.source_dead_letters` keeps; older ones are dropped.
+    pub max_dead_letters: u64,
+}
+
 impl Database {
     /// Opens the database in `data_dir`, creating it if it does not exist, registers
     /// every stored table and view again, and starts the barrier coordinator, which
-    /// applies deferred view maintenance every `barrier_interval`.
-    pub async fn open(data_dir: &Path, barrier_interval: Duration) -> Result<Arc<Database>> {
+    /// applies deferred view maintenance every `options.barrier_interval`.
+    pub async fn open(data_dir: &Path, options: &DatabaseOptions) -> Result<Arc<Database>> {
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
-        let maintainer = Arc::new(Maintainer::new(store.clone())?);
+        let maintainer = Arc::new(Maintainer::new(store.clone(), options.max_dead_letters)?);
         system::register(&context, &store, Arc::downgrade(&maintainer))?;
         for entry in catalog.entries() {
             ddl::register(&context, &store, &maintainer, &catalog, entry).await?;
         }
         let observer: Arc<dyn weir_storage::ChangeObserver> = maintainer.clone();
         store.set_observer(&observer);
-        barrier::spawn(Arc::downgrade(&maintainer), barrier_interval);
+        barrier::spawn(Arc::downgrade(&maintainer), options.barrier_interval);
         tracing::info!(
             objects = catalog.entries().count(),
             epoch = store.committed_epoch(),

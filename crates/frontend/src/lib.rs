@@ -31,7 +31,7 @@ mod type_planner;
 mod view_errors;
 
 pub use copy_format::CopyFormat;
-pub use database::Database;
+pub use database::{Database, DatabaseOptions};
 pub use outcome::{Outcome, Prepared};
 pub use session::Session;
 pub use settings::Settings;

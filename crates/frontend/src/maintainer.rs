@@ -110,10 +110,12 @@ impl std::fmt::Debug for Maintainer {
 }
 
 impl Maintainer {
-    pub fn new(store: Arc<Store>) -> Result<Self> {
+    /// A maintainer of the views in `store`, keeping the latest `max_dead_letters` records
+    /// sources could not decode.
+    pub fn new(store: Arc<Store>, max_dead_letters: u64) -> Result<Self> {
         let snapshot = store.snapshot();
         let errors = ErrorLog::open(&snapshot)?;
-        let sources = Sources::open(&snapshot)?;
+        let sources = Sources::open(&snapshot, max_dead_letters)?;
         Ok(Maintainer {
             store,
             views: Mutex::new(Views {

@@ -28,9 +28,6 @@ use weir_storage::{EpochWrite, ReadSnapshot};
 use crate::bounded_log::{BoundedLog, read_log};
 use crate::maintainer::Input;
 
-/// How many dead letters are kept; older ones are dropped.
-pub(crate) const MAX_DEAD_LETTERS: u64 = 100_000;
-
 /// A source as its reader needs it.
 #[derive(Clone, Debug)]
 pub(crate) struct SourceDefinition {
@@ -137,11 +134,12 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
-    pub fn open(snapshot: &ReadSnapshot) -> Result<Sources> {
+    /// The sources as of `snapshot`, keeping the latest `max_dead_letters` dead letters.
+    pub fn open(snapshot: &ReadSnapshot, max_dead_letters: u64) -> Result<Sources> {
         Ok(Sources {
             definitions: HashMap::new(),
             readers: Vec::new(),
-            dead_letters: BoundedLog::open(snapshot, Space::DeadLetters, MAX_DEAD_LETTERS)?,
+            dead_letters: BoundedLog::open(snapshot, Space::DeadLetters, max_dead_letters)?,
         })
     }
 

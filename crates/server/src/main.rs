@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
-use weir_frontend::Database;
+use weir_frontend::{Database, DatabaseOptions};
 use weir_pgwire::{Authentication, Server};
 
 /// weir, a streaming SQL database that speaks PostgreSQL.
@@ -43,6 +43,11 @@ struct Args {
     /// deferred (sessions with `SET implicit_flush = off`) reach the materialized views.
     #[arg(long, env = "WEIR_BARRIER_INTERVAL_MS", default_value_t = 1000)]
     barrier_interval_ms: u64,
+
+    /// How many records that Kafka sources could not decode
+    /// `weir_catalog.source_dead_letters` keeps; older ones are dropped.
+    #[arg(long, env = "WEIR_MAX_DEAD_LETTERS", default_value_t = 100_000)]
+    max_dead_letters: u64,
 
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
     /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
@@ -89,8 +94,11 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let barrier_interval = Duration::from_millis(args.barrier_interval_ms);
-    let database = Database::open(&args.data_dir, barrier_interval)
+    let options = DatabaseOptions {
+        barrier_interval: Duration::from_millis(args.barrier_interval_ms),
+        max_dead_letters: args.max_dead_letters,
+    };
+    let database = Database::open(&args.data_dir, &options)
         .await
         .map_err(|error| error.to_string())?;
     let authentication = match (args.password, args.auth_method) {

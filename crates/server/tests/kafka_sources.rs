@@ -281,9 +281,14 @@ async fn error_policies_and_a_broker_outage() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     let address = cluster.bootstrap_servers();
     cluster.create_topic("events", 2, 1).unwrap();
-    let server = TestServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(data.path(), &["--max-dead-letters", "3"]);
     let client = server.connect().await;
-    for (name, policy) in [("skipping", "skip"), ("failing", "fail")] {
+    for (name, policy) in [
+        ("skipping", "skip"),
+        ("failing", "fail"),
+        ("lettering", "dead_letter"),
+    ] {
         client
             .batch_execute(&format!(
                 "CREATE SOURCE {name} (id BIGINT NOT NULL) \

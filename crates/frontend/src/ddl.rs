@@ -4,7 +4,7 @@
 //! the catalog change, together with any rows it removes, in one atomic commit: after a
 //! crash an object either exists with all its rows or not at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -312,22 +312,14 @@ pub(crate) async fn create_connector(
     }
     catalog.check_name_free(&name.schema, &name.name)?;
     let source = plan_source(database.context(), create).await?;
-    let options = source.options.clone();
-    let reachable = tokio::task::spawn_blocking(move || {
-        weir_connectors::check_topic(
-            &options.bootstrap_servers,
-            &options.properties,
-            &options.topic,
-        )
-    })
-    .await
-    .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
-    if reachable.is_none() {
-        notices.push(format!(
-            "Kafka broker {} cannot be reached now; the source's readers will keep trying",
-            source.options.bootstrap_servers
-        ));
-    }
+    check_topic(
+        &source.options.bootstrap_servers,
+        &source.options.properties,
+        &source.options.topic,
+        "the source's readers",
+        notices,
+    )
+    .await?;
     let entry = CatalogEntry {
         id: catalog.next_id(),
         schema: name.schema,
@@ -338,6 +330,33 @@ pub(crate) async fn create_connector(
     };
     commit_and_register(database, &mut catalog, entry).await?;
     Ok(Outcome::command("CREATE SOURCE"))
+}
+
+/// Checks at CREATE that `topic` exists; a broker that cannot be reached now is only a
+/// notice, since `who` (the source's readers, the sink) keeps trying.
+async fn check_topic(
+    bootstrap_servers: &str,
+    properties: &BTreeMap<String, String>,
+    topic: &str,
+    who: &str,
+    notices: &mut Vec<String>,
+) -> Result<()> {
+    let (servers, properties, topic) = (
+        bootstrap_servers.to_owned(),
+        properties.clone(),
+        topic.to_owned(),
+    );
+    let reachable = tokio::task::spawn_blocking(move || {
+        weir_connectors::check_topic(&servers, &properties, &topic)
+    })
+    .await
+    .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
+    if reachable.is_none() {
+        notices.push(format!(
+            "Kafka broker {bootstrap_servers} cannot be reached now; {who} will keep trying"
+        ));
+    }
+    Ok(())
 }
 
 /// A sink's options and its query planned for maintenance.
@@ -392,22 +411,14 @@ pub(crate) async fn create_sink(
             "Use FORMAT UPSERT or DEBEZIUM with a primary_key, or force_append_only = 'true' to drop updates and deletes.",
         ));
     }
-    let options = planned.options.clone();
-    let reachable = tokio::task::spawn_blocking(move || {
-        weir_connectors::check_topic(
-            &options.bootstrap_servers,
-            &options.properties,
-            &options.topic,
-        )
-    })
-    .await
-    .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
-    if reachable.is_none() {
-        notices.push(format!(
-            "Kafka broker {} cannot be reached now; the sink will keep trying",
-            planned.options.bootstrap_servers
-        ));
-    }
+    check_topic(
+        &planned.options.bootstrap_servers,
+        &planned.options.properties,
+        &planned.options.topic,
+        "the sink",
+        notices,
+    )
+    .await?;
     let id = catalog.next_id();
     let entry = CatalogEntry {
         id,

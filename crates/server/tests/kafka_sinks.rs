@@ -340,16 +340,7 @@ async fn append_only_sinks_and_sink_ddl() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
-    let shown: Vec<String> = client
-        .simple_query("SHOW SINKS")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .collect();
+    let shown: Vec<String> = support::first_column(&client, "SHOW SINKS").await;
     assert_eq!(shown, ["clicks_out"]);
     let (code, _) = refused("DROP SOURCE clicks".to_owned()).await;
     assert_eq!(code, "2BP01");

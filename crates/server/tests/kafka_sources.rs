@@ -251,16 +251,7 @@ async fn source_ddl_is_checked_and_listed() {
         ))
         .await
         .unwrap();
-    let listed: Vec<String> = client
-        .simple_query("SHOW SOURCES")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .collect();
+    let listed: Vec<String> = support::first_column(&client, "SHOW SOURCES").await;
     assert_eq!(listed, ["s"]);
     let scan = client.query("SELECT * FROM s", &[]).await.unwrap_err();
     assert_eq!(scan.as_db_error().unwrap().code().code(), "0A000");

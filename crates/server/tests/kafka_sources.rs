@@ -253,6 +253,13 @@ async fn source_ddl_is_checked_and_listed() {
         .unwrap();
     let listed: Vec<String> = support::first_column(&client, "SHOW SOURCES").await;
     assert_eq!(listed, ["s"]);
+    // psql's \d describes a source by its columns.
+    let described = server.psql(&["-c", "\\d s"]);
+    let described = String::from_utf8_lossy(&described.stdout);
+    assert!(
+        described.contains("\"public.s\"") && described.contains(" a "),
+        "{described}"
+    );
     let scan = client.query("SELECT * FROM s", &[]).await.unwrap_err();
     assert_eq!(scan.as_db_error().unwrap().code().code(), "0A000");
     let dependent = client.batch_execute("DROP SOURCE s").await.unwrap_err();

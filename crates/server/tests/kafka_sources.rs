@@ -314,20 +314,45 @@ async fn error_policies_and_a_broker_outage() {
         &[(0, None, br#"{"id": null}"#.to_vec())],
     );
     produce(&address, "events", &events(100..200));
+    let bad: Vec<Record> = (0..4)
+        .map(|n| (1, None, format!(r#"{{"id": "bad {n}"}}"#).into_bytes()))
+        .collect();
+    produce(&address, "events", &bad);
 
-    // Skipped: every good record arrives, the bad one is only reported.
+    // Skipped: every good record arrives, the bad ones are only reported.
     converge(&client, "SELECT count(*) FROM skipping_ids", 200).await;
     assert_eq!(
         scalar(&client, "SELECT sum(id) FROM skipping_ids").await,
         (0..200).sum::<i64>()
     );
-    assert_eq!(
-        scalar(
-            &client,
-            "SELECT count(*) FROM weir_catalog.source_dead_letters"
+    // Dead-lettered: only the latest 3 (`--max-dead-letters 3`) of the 5 bad records are
+    // kept, and none comes from the skipping source.
+    converge(&client, "SELECT count(*) FROM lettering_ids", 200).await;
+    converge(
+        &client,
+        "SELECT count(*) FROM weir_catalog.source_partitions \
+         WHERE view_name = 'lettering_ids' AND partition = 1 AND committed_offset = 104",
+        1,
+    )
+    .await;
+    let kept: Vec<String> = client
+        .query(
+            "SELECT source_name, partition, value FROM weir_catalog.source_dead_letters \
+             ORDER BY partition, \"offset\"",
+            &[],
         )
-        .await,
-        0
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let value: Vec<u8> = row.get(2);
+            let (source, partition): (String, i32) = (row.get(0), row.get(1));
+            format!("{source}:{partition}:{}", String::from_utf8_lossy(&value))
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [1, 2, 3].map(|n| format!(r#"lettering:1:{{"id": "bad {n}"}}"#))
     );
     converge(
         &client,

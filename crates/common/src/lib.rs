@@ -1,5 +1,5 @@
 //! Types shared by every weir crate: errors that carry a PostgreSQL SQLSTATE, and the
-//! column types stored as text with extra rules (`jsonb`, `varchar(n)`).
+//! column types stored as text with extra rules (`jsonb`, `varchar(n)`), the clock.
 
 mod chunk;
 mod error;
@@ -10,3 +10,11 @@ pub mod varchar;
 pub use chunk::StreamChunk;
 pub use error::{Position, Result, WeirError};
 pub use sqlstate::SqlState;
+
+/// Microseconds since the Unix epoch, as weir stamps errors, dead letters and messages.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_micros() as i64)
+        .unwrap_or(0)
+}

@@ -24,7 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use weir_common::{Result, SqlState, WeirError};
+use weir_common::{Result, SqlState, WeirError, now_micros};
 
 use crate::ingest::{DeadLetter, Ingest, Ingested};
 use crate::json::JsonDecoder;
@@ -406,11 +406,4 @@ pub(crate) fn partitions(
 
 fn kafka_error(error: rdkafka::error::KafkaError) -> WeirError {
     WeirError::new(SqlState::IO_ERROR, format!("Kafka: {error}"))
-}
-
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_micros() as i64)
-        .unwrap_or(0)
 }

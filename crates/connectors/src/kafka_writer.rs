@@ -32,7 +32,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::kafka_reader::{consumer, now_micros, partitions};
+use weir_common::now_micros;
+
+use crate::kafka_reader::{consumer, partitions};
 use crate::outbox::{Outbox, OutboxEntry};
 use crate::sink_options::{Delivery, SinkOptions};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
-use weir_common::{Result, StreamChunk, WeirError};
+use weir_common::{Result, StreamChunk, WeirError, now_micros};
 use weir_connectors::{
     KafkaWriter, Outbox, OutboxEntry, SinkEncoder, SinkOptions, SinkStatus, decode_messages,
     encode_messages,
@@ -61,12 +61,8 @@ impl Sink {
         store: Arc<Store>,
         write: &mut EpochWrite,
     ) -> Result<Sink> {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_nanos())
-            .unwrap_or(0);
         let meta = SinkMeta {
-            uid: format!("{id}-{created:x}"),
+            uid: format!("{id}-{:x}", now_micros()),
             delivered: 0,
         };
         write.put(
@@ -132,11 +128,7 @@ impl Sink {
         if changes.is_empty() {
             return Ok(());
         }
-        let ts_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as i64)
-            .unwrap_or(0);
-        let messages = self.encoder.encode(changes, ts_ms)?;
+        let messages = self.encoder.encode(changes, now_micros() / 1000)?;
         if messages.is_empty() {
             return Ok(());
         }
@@ -193,11 +185,7 @@ impl Outbox for StoreOutbox {
         self.store
             .snapshot()
             .scan(&start, Some(&end), |key, value| {
-                let sequence = key
-                    .get(prefix.len()..)
-                    .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-                    .map(u64::from_be_bytes);
-                match (sequence, decode_messages(value)) {
+                match (entry_sequence(key, &prefix), decode_messages(value)) {
                     (Some(sequence), Ok(messages)) => {
                         entries.push(OutboxEntry { sequence, messages })
                     }
@@ -266,11 +254,15 @@ fn last_sequence(snapshot: &ReadSnapshot, id: u32) -> Result<Option<u64>> {
     let end = keys::prefix_end(&prefix).expect("sink prefixes are never all 0xFF");
     let mut last = None;
     snapshot.scan(&prefix, Some(&end), |key, _| {
-        last = key
-            .get(prefix.len()..)
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-            .map(u64::from_be_bytes);
+        last = entry_sequence(key, &prefix);
         true
     })?;
     Ok(last)
+}
+
+/// The number of the outbox entry stored under `key`, which starts with `prefix`.
+fn entry_sequence(key: &[u8], prefix: &[u8]) -> Option<u64> {
+    key.get(prefix.len()..)
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_be_bytes)
 }

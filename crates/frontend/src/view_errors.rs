@@ -3,7 +3,7 @@
 //! `weir_catalog.view_errors`. Only the latest [`MAX_VIEW_ERRORS`] are kept.
 
 use serde::{Deserialize, Serialize};
-use weir_common::Result;
+use weir_common::{Result, now_micros};
 use weir_storage::keys::Space;
 use weir_storage::{EpochWrite, ReadSnapshot};
 use weir_stream::RowError;
@@ -59,11 +59,4 @@ impl ErrorLog {
 /// Every recorded error as of `snapshot`, oldest first.
 pub(crate) fn read_view_errors(snapshot: &ReadSnapshot) -> Result<Vec<ViewError>> {
     read_log(snapshot, Space::ViewErrors)
-}
-
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_micros() as i64)
-        .unwrap_or(0)
 }

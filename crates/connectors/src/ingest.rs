@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
 use serde::{Deserialize, Serialize};
+use weir_common::StreamChunk;
 
 /// How many rows a reader buffers before it waits for a barrier to take them.
 const MAX_BUFFERED_ROWS: usize = 1 << 20;
@@ -31,8 +31,9 @@ pub struct DeadLetter {
 /// What a barrier takes from a source.
 #[derive(Debug, Default)]
 pub struct Ingested {
-    /// Rows in the source's schema, oldest first.
-    pub rows: Vec<RecordBatch>,
+    /// Rows in the source's schema, oldest first, each inserted (+1) or, for a table,
+    /// deleted by key (−1).
+    pub rows: Vec<StreamChunk>,
     /// For each partition read from: the offset of the next record to read.
     pub next_offsets: BTreeMap<i32, i64>,
     pub dead_letters: Vec<DeadLetter>,
@@ -40,7 +41,7 @@ pub struct Ingested {
 
 impl Ingested {
     fn row_count(&self) -> usize {
-        self.rows.iter().map(RecordBatch::num_rows).sum()
+        self.rows.iter().map(StreamChunk::len).sum()
     }
 
     fn is_empty(&self) -> bool {

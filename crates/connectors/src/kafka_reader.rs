@@ -17,20 +17,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use weir_common::{Result, SqlState, WeirError, now_micros};
+use weir_common::{Result, SqlState, StreamChunk, WeirError, now_micros};
 
+use crate::decoder::{Decoded, Decoder};
 use crate::ingest::{DeadLetter, Ingest, Ingested};
-use crate::json::JsonDecoder;
 use crate::options::{KafkaOptions, OnError, StartupMode};
 use crate::records::Records;
 use crate::schema::SourceSchema;
+use crate::source_format::SourceFormat;
 
 /// Records decoded together, at most.
 const BATCH_RECORDS: usize = 8192;
@@ -82,14 +82,16 @@ impl KafkaReader {
     pub fn start(
         name: String,
         options: KafkaOptions,
+        format: &SourceFormat,
         schema: SourceSchema,
         committed: BTreeMap<i32, i64>,
         ingest: Arc<Ingest>,
     ) -> KafkaReader {
         let stop = Arc::new(AtomicBool::new(false));
+        let decoder = Decoder::new(format, schema.declared.clone(), options.max_record_bytes);
         let reader = Reader {
-            decoder: JsonDecoder::new(schema.declared.clone(), options.max_record_bytes),
-            full_schema: schema.full(),
+            full_schema: schema.with_metadata(decoder.schema()),
+            decoder,
             options,
             schema,
             new_source: committed.is_empty(),
@@ -110,9 +112,9 @@ impl KafkaReader {
 struct Reader {
     options: KafkaOptions,
     schema: SourceSchema,
-    /// `schema.full()`, the schema of the rows handed over.
+    /// The schema of the rows handed over: as decoded, with the metadata columns.
     full_schema: SchemaRef,
-    decoder: JsonDecoder,
+    decoder: Decoder,
     /// No partition has an offset yet: partitions start where `scan.startup.mode` says.
     new_source: bool,
     /// The next offset to read, by partition.
@@ -283,11 +285,16 @@ impl Reader {
 
     /// Decodes `records` and adds them to the ingest.
     fn hand_over(&mut self, records: &Records) -> Flow {
-        let decoded = self.decoder.decode(records);
+        let Decoded {
+            rows,
+            weights,
+            accepted,
+            rejected,
+        } = self.decode(records);
         let now = now_micros();
         // With `on_error = 'fail'`, reading stops at the first bad record: what came
         // before it goes on, it and what follows stay unread.
-        let (end, flow) = match (self.options.on_error, decoded.rejected.first()) {
+        let (end, flow) = match (self.options.on_error, rejected.first()) {
             (OnError::Fail, Some((index, error))) => {
                 let message = format!(
                     "record at partition {} offset {} cannot be decoded: {error}; the source stopped (on_error = 'fail')",
@@ -300,15 +307,9 @@ impl Reader {
             }
             _ => (records.len(), Flow::Continue),
         };
-        let kept: Vec<usize> = decoded
-            .accepted
-            .iter()
-            .copied()
-            .filter(|&index| index < end)
-            .collect();
-        let rows = self.with_metadata(decoded.rows, &decoded.accepted, &kept, records);
+        let kept = accepted.iter().take_while(|&&index| index < end).count();
         let mut dead_letters = Vec::new();
-        for (index, error) in decoded.rejected.iter().filter(|(index, _)| *index < end) {
+        for (index, error) in rejected.iter().filter(|(index, _)| *index < end) {
             let letter = DeadLetter {
                 partition: records.partitions[*index],
                 offset: records.offsets[*index],
@@ -335,6 +336,12 @@ impl Reader {
                 + records.keys[index].as_ref().map_or(0, Vec::len)) as u64;
         }
         self.positions.extend(&next_offsets);
+        let rows = (kept > 0).then(|| {
+            StreamChunk::new(
+                rows.slice(0, kept),
+                Int64Array::from_iter_values(weights.into_iter().take(kept)),
+            )
+        });
         self.ingest.add(
             Ingested {
                 rows: rows.into_iter().collect(),
@@ -346,29 +353,42 @@ impl Reader {
         flow
     }
 
-    /// The rows of records `kept` (a prefix of `accepted`, whose rows `rows` holds) with
-    /// their metadata columns; `None` if there are none.
-    fn with_metadata(
-        &self,
-        rows: RecordBatch,
-        accepted: &[usize],
-        kept: &[usize],
-        records: &Records,
-    ) -> Option<RecordBatch> {
-        if kept.is_empty() {
-            return None;
-        }
-        let rows = match kept.len() == accepted.len() {
-            true => rows,
-            false => take_record_batch(&rows, &UInt32Array::from_iter_values(0..kept.len() as u32))
-                .expect("a prefix of the rows is taken"),
-        };
+    /// `records` decoded, the rows with their metadata columns; records whose rows break
+    /// the constraints of the table the source feeds are set aside too.
+    fn decode(&self, records: &Records) -> Decoded {
+        let Decoded {
+            rows,
+            mut weights,
+            mut accepted,
+            mut rejected,
+        } = self.decoder.decode(records);
         let mut columns = rows.columns().to_vec();
-        columns.extend(self.schema.metadata_columns(records, kept));
-        Some(
-            RecordBatch::try_new(self.full_schema.clone(), columns)
-                .expect("decoded rows and metadata make the source's rows"),
-        )
+        columns.extend(self.schema.metadata_columns(records, &accepted));
+        let mut rows = RecordBatch::try_new(self.full_schema.clone(), columns)
+            .expect("decoded rows and metadata make the source's rows");
+        let violations = self.schema.violations(&rows, &weights);
+        if !violations.is_empty() {
+            let bad: std::collections::BTreeSet<usize> =
+                violations.keys().map(|&row| accepted[row]).collect();
+            let keep: Vec<bool> = accepted.iter().map(|index| !bad.contains(index)).collect();
+            rows = datafusion::arrow::compute::filter_record_batch(&rows, &keep.clone().into())
+                .expect("a filter of the rows' own length");
+            let mut kept = keep.iter();
+            weights.retain(|_| *kept.next().expect("a flag per row"));
+            for (row, error) in violations {
+                if !rejected.iter().any(|(index, _)| *index == accepted[row]) {
+                    rejected.push((accepted[row], error));
+                }
+            }
+            accepted.retain(|index| !bad.contains(index));
+            rejected.sort_unstable_by_key(|(index, _)| *index);
+        }
+        Decoded {
+            rows,
+            weights,
+            accepted,
+            rejected,
+        }
     }
 }
 

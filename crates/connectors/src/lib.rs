@@ -7,6 +7,9 @@
 //! the barrier stores each epoch's messages in the sink's [`Outbox`], and the sink's
 //! writer thread delivers them (see the `outbox` and `kafka_writer` modules).
 
+mod csv;
+mod debezium;
+mod decoder;
 mod ingest;
 mod json;
 mod kafka_reader;
@@ -17,9 +20,11 @@ mod records;
 mod schema;
 mod sink_encoder;
 mod sink_options;
+mod source_format;
+mod upsert;
 
+pub use decoder::{Decoded, Decoder};
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
-pub use json::{Decoded, JsonDecoder};
 pub use kafka_reader::{KafkaReader, check_topic};
 pub use kafka_writer::{KafkaWriter, SinkStatus};
 pub use options::{KafkaOptions, OnError, StartupMode};
@@ -28,3 +33,4 @@ pub use records::Records;
 pub use schema::{Metadata, SourceSchema};
 pub use sink_encoder::{SinkEncoder, SinkMessage};
 pub use sink_options::{DEFAULT_PROGRESS_TOPIC, Delivery, SinkFormat, SinkOptions};
+pub use source_format::{CsvOptions, Encode, SourceFormat};

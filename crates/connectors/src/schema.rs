@@ -1,10 +1,11 @@
 //! A source's columns: those declared, decoded from each record's value, then the record
 //! metadata asked for with `INCLUDE`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryArray, Int32Array, Int64Array, TimestampMicrosecondArray,
+    Array, ArrayRef, BinaryArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_common::{Result, WeirError};
@@ -82,13 +83,21 @@ impl Metadata {
 pub struct SourceSchema {
     pub declared: SchemaRef,
     pub metadata: Vec<(Metadata, String)>,
+    /// For a table fed by the source: its primary-key columns (positions among all
+    /// columns). Each change is checked against the table's constraints before it is
+    /// handed over, so that a record that breaks them is a dead letter.
+    pub primary_key: Option<Vec<usize>>,
 }
 
 impl SourceSchema {
     /// Every column of the source.
     pub fn full(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .declared
+        self.with_metadata(&self.declared)
+    }
+
+    /// `decoded` (the declared columns as a format decodes them) and the metadata columns.
+    pub fn with_metadata(&self, decoded: &SchemaRef) -> SchemaRef {
+        let mut fields: Vec<Field> = decoded
             .fields()
             .iter()
             .map(|field| field.as_ref().clone())
@@ -97,6 +106,35 @@ impl SourceSchema {
             fields.push(Field::new(name, item.data_type(), true));
         }
         Arc::new(Schema::new(fields))
+    }
+
+    /// The rows of `rows` (all columns, as handed over, with their `weights`) that cannot
+    /// change the table the source feeds, and why: a NULL where the table has NOT NULL
+    /// (an insert) or in the key (a delete). Nothing for a source.
+    pub fn violations(&self, rows: &RecordBatch, weights: &[i64]) -> BTreeMap<usize, String> {
+        let mut found = BTreeMap::new();
+        let Some(key) = &self.primary_key else {
+            return found;
+        };
+        for (column, field) in self.full().fields().iter().enumerate() {
+            let array = rows.column(column);
+            let in_key = key.contains(&column);
+            if array.null_count() == 0 || (!in_key && field.is_nullable()) {
+                continue;
+            }
+            for row in (0..rows.num_rows()).filter(|&row| array.is_null(row)) {
+                let message = match weights[row] {
+                    1 => format!(
+                        "null value in column \"{}\" violates not-null constraint",
+                        field.name()
+                    ),
+                    _ if in_key => format!("the delete's key column \"{}\" is NULL", field.name()),
+                    _ => continue,
+                };
+                found.entry(row).or_insert(message);
+            }
+        }
+        found
     }
 
     /// The metadata columns of records `rows`.

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
-use datafusion::common::Constraint;
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Constraint, Constraints};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{CreateMemoryTable, DdlStatement, LogicalPlan};
 use datafusion::sql::planner::object_name_to_table_reference;
@@ -83,6 +83,28 @@ pub(crate) async fn register(
         context.register_table(reference(entry), Arc::new(table))?;
         maintainer.define_source(entry.id, definition);
         return Ok(());
+    }
+    if entry.kind == ObjectKind::Table
+        && let Some(ParsedStatement::CreateConnector(create)) =
+            weir_sql::parse(&entry.definition)?.pop()
+    {
+        let definition = plan_source(context, &create).await?;
+        let (schema, key_columns) = definition.table_schema();
+        let constraints = match key_columns.is_empty() {
+            true => Constraints::default(),
+            false => Constraints::new_unverified(vec![Constraint::PrimaryKey(key_columns.clone())]),
+        };
+        let descriptor = TableDescriptor {
+            id: entry.id,
+            name: entry.name.clone(),
+            schema,
+            key_columns,
+            constraints,
+            column_defaults: HashMap::new(),
+        };
+        let table = Arc::new(StoredTable::try_new(descriptor, store.clone())?);
+        context.register_table(reference(entry), table.clone())?;
+        return maintainer.start_table_reader(reference(entry), &definition, table);
     }
     if entry.kind == ObjectKind::Sink {
         let create = parse_create_sink(&entry.definition)?;
@@ -288,19 +310,18 @@ pub(crate) async fn create(
     Ok(Outcome::command(tag))
 }
 
-/// `CREATE SOURCE`: checks the definition and the topic, then commits the catalog entry.
-/// Nothing is read until a materialized view reads the source.
+/// `CREATE SOURCE` and `CREATE TABLE … WITH (connector = …)`: checks the definition and
+/// the topic, then commits the catalog entry. A source reads nothing until a materialized
+/// view reads it; a Kafka-fed table starts its reader at once.
 pub(crate) async fn create_connector(
     database: &Database,
     create: &CreateConnector,
     notices: &mut Vec<String>,
 ) -> Result<Outcome> {
-    if create.relation == ConnectorRelation::Table {
-        return Err(
-            WeirError::not_supported("CREATE TABLE … WITH (connector = …)")
-                .with_hint("Use CREATE SOURCE; materialized views over it keep what they need."),
-        );
-    }
+    let (kind, tag) = match create.relation {
+        ConnectorRelation::Source => (ObjectKind::Source, "CREATE SOURCE"),
+        ConnectorRelation::Table => (ObjectKind::Table, "CREATE TABLE"),
+    };
     let name = QualifiedName::resolve(&create.name)?;
     let mut catalog = database.catalog().lock().await;
     if catalog.lookup(&name.schema, &name.name).is_some() && create.if_not_exists {
@@ -308,7 +329,7 @@ pub(crate) async fn create_connector(
             "relation \"{}\" already exists, skipping",
             name.name
         ));
-        return Ok(Outcome::command("CREATE SOURCE"));
+        return Ok(Outcome::command(tag));
     }
     catalog.check_name_free(&name.schema, &name.name)?;
     let source = plan_source(database.context(), create).await?;
@@ -316,7 +337,10 @@ pub(crate) async fn create_connector(
         &source.options.bootstrap_servers,
         &source.options.properties,
         &source.options.topic,
-        "the source's readers",
+        match kind {
+            ObjectKind::Table => "the table's reader",
+            _ => "the source's readers",
+        },
         notices,
     )
     .await?;
@@ -324,12 +348,12 @@ pub(crate) async fn create_connector(
         id: catalog.next_id(),
         schema: name.schema,
         name: name.name,
-        kind: ObjectKind::Source,
+        kind,
         definition: create.to_string(),
         depends_on: vec![],
     };
     commit_and_register(database, &mut catalog, entry).await?;
-    Ok(Outcome::command("CREATE SOURCE"))
+    Ok(Outcome::command(tag))
 }
 
 /// Checks at CREATE that `topic` exists; a broker that cannot be reached now is only a
@@ -639,6 +663,9 @@ pub(crate) async fn drop_objects(
         let mut prefixes = vec![keys::table_prefix(entry.id)];
         if matches!(entry.kind, ObjectKind::MaterializedView | ObjectKind::Sink) {
             prefixes.push(keys::object_state_prefix(entry.id));
+        }
+        if entry.kind != ObjectKind::View {
+            // The offsets of the readers a view or sink owns, or of a Kafka-fed table's.
             prefixes.push(keys::source_offsets_prefix(entry.id));
         }
         if entry.kind == ObjectKind::Sink {

@@ -29,7 +29,8 @@ use datafusion::common::TableReference;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
 use weir_storage::{
-    ChangeObserver, EpochWrite, PendingChange, PendingChanges, ReadSnapshot, Store, ViewRows,
+    ChangeObserver, EpochWrite, PendingChange, PendingChanges, ReadSnapshot, Store, StoredTable,
+    ViewRows,
 };
 use weir_stream::Dataflow;
 
@@ -165,6 +166,18 @@ impl Maintainer {
         Ok(())
     }
 
+    /// Starts the reader that feeds the Kafka-fed table `table`, known as `relation`.
+    pub fn start_table_reader(
+        &self,
+        relation: TableReference,
+        definition: &SourceDefinition,
+        table: Arc<StoredTable>,
+    ) -> Result<()> {
+        let snapshot = self.store.snapshot();
+        self.sources()
+            .start_table_reader(relation, definition, table, &snapshot)
+    }
+
     /// Every source reader's partitions.
     pub fn source_status(&self) -> Vec<ReaderStatus> {
         self.sources().status()
@@ -283,7 +296,7 @@ impl Maintainer {
         let latest = self.store.snapshot();
         let pending = PendingChanges::read(&latest)?;
         let mut write = EpochWrite::default();
-        let (taken, read) = self.sources().take(&mut write)?;
+        let (taken, read) = self.sources().take(&latest, &mut write)?;
         if pending.is_empty() && taken.is_empty() {
             return Ok(());
         }

@@ -13,17 +13,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::TableReference;
 use serde::{Deserialize, Serialize};
-use weir_common::{Result, StreamChunk, WeirError};
+use weir_common::{Result, SqlState, StreamChunk, WeirError};
 use weir_connectors::{
     DeadLetter, Ingest, Ingested, KafkaOptions, KafkaReader, Metadata, PartitionStatus,
-    SourceSchema,
+    SourceFormat, SourceSchema,
 };
-use weir_sql::CreateConnector;
+use weir_sql::{ConnectorRelation, CreateConnector};
 use weir_storage::keys::{self, Space};
-use weir_storage::{EpochWrite, ReadSnapshot};
+use weir_storage::{EpochWrite, ReadSnapshot, StoredTable};
 
 use crate::bounded_log::{BoundedLog, read_log};
 use crate::maintainer::Input;
@@ -33,15 +33,13 @@ use crate::maintainer::Input;
 pub(crate) struct SourceDefinition {
     pub name: String,
     pub options: KafkaOptions,
+    pub format: SourceFormat,
     pub schema: SourceSchema,
 }
 
 impl SourceDefinition {
     /// The source `create` defines, its declared columns planned as `declared`.
-    pub fn new(
-        create: &CreateConnector,
-        declared: datafusion::arrow::datatypes::SchemaRef,
-    ) -> Result<SourceDefinition> {
+    pub fn new(create: &CreateConnector, declared: SchemaRef) -> Result<SourceDefinition> {
         match create.option("connector") {
             Some("kafka") => {}
             Some(other) => {
@@ -50,21 +48,12 @@ impl SourceDefinition {
             }
             None => return Err(WeirError::syntax("a source needs the option connector")),
         }
-        match &create.format {
-            Some(format) if format.format == "PLAIN" && format.encode == "JSON" => {}
-            Some(format) => {
-                return Err(WeirError::not_supported(format!(
-                    "FORMAT {} ENCODE {}",
-                    format.format, format.encode
-                ))
-                .with_hint("Sources read FORMAT PLAIN ENCODE JSON for now."));
-            }
-            None => {
-                return Err(WeirError::syntax(
-                    "a source needs FORMAT … ENCODE … after its WITH options",
-                ));
-            }
-        }
+        let Some(format) = &create.format else {
+            return Err(WeirError::syntax(
+                "a source needs FORMAT … ENCODE … after its WITH options",
+            ));
+        };
+        let format = SourceFormat::parse(format)?;
         let metadata = create
             .includes
             .iter()
@@ -78,11 +67,76 @@ impl SourceDefinition {
                 Ok((item, name))
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut schema = SourceSchema {
+            declared,
+            metadata,
+            primary_key: None,
+        };
+        let key = create.primary_key();
+        match create.relation {
+            ConnectorRelation::Table => {
+                let full = schema.full();
+                let columns = key
+                    .iter()
+                    .map(|name| {
+                        full.index_of(name).map_err(|_| {
+                            WeirError::new(
+                                SqlState::UNDEFINED_COLUMN,
+                                format!(
+                                    "primary key column \"{name}\" is not a column of the table"
+                                ),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if format.changes_rows() && columns.is_empty() {
+                    return Err(WeirError::new(
+                        SqlState::INVALID_TABLE_DEFINITION,
+                        "a table fed by FORMAT UPSERT or DEBEZIUM needs a primary key",
+                    )
+                    .with_hint("Declare PRIMARY KEY (…): records update and delete rows by it."));
+                }
+                schema.primary_key = Some(columns);
+            }
+            ConnectorRelation::Source if format.changes_rows() => {
+                return Err(WeirError::not_supported(
+                    "a source with FORMAT UPSERT or DEBEZIUM",
+                )
+                .with_hint(
+                    "Their records update and delete rows: use CREATE TABLE … (…, PRIMARY KEY (…)) WITH (…) FORMAT ….",
+                ));
+            }
+            ConnectorRelation::Source if !key.is_empty() => {
+                return Err(WeirError::not_supported("a primary key on a source").with_hint(
+                    "A source stores no rows; a table fed by Kafka (CREATE TABLE … WITH (connector = 'kafka', …)) can have one.",
+                ));
+            }
+            ConnectorRelation::Source => {}
+        }
         Ok(SourceDefinition {
             name: create.name.to_string(),
             options: KafkaOptions::parse(&create.options)?,
-            schema: SourceSchema { declared, metadata },
+            format,
+            schema,
         })
+    }
+
+    /// For a table fed by the source: its columns, the metadata ones included, with the
+    /// primary key's NOT NULL, and the primary key's positions.
+    pub fn table_schema(&self) -> (SchemaRef, Vec<usize>) {
+        let key = self.schema.primary_key.clone().unwrap_or_default();
+        let fields: Vec<Field> = self
+            .schema
+            .full()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, field)| {
+                let nullable = field.is_nullable() && !key.contains(&index);
+                field.as_ref().clone().with_nullable(nullable)
+            })
+            .collect();
+        (Arc::new(Schema::new(fields)), key)
     }
 }
 
@@ -100,10 +154,13 @@ pub(crate) fn read_dead_letters(snapshot: &ReadSnapshot) -> Result<Vec<StoredDea
     read_log(snapshot, Space::DeadLetters)
 }
 
-/// One view's reader of one source.
+/// One view's reader of one source, or a Kafka-fed table's reader.
 struct Reader {
-    /// The materialized view the reader feeds.
+    /// The materialized view the reader feeds, or the table.
     owner: u32,
+    /// The table the reader feeds: the records change its rows, and every view that
+    /// reads the table follows. `None` for a view's reader of a source.
+    table: Option<Arc<StoredTable>>,
     source: u32,
     relation: TableReference,
     topic: String,
@@ -169,18 +226,46 @@ impl Sources {
         let definition = self
             .definitions
             .get(&source)
-            .ok_or_else(|| WeirError::internal(format!("source {source} is not defined")))?;
+            .ok_or_else(|| WeirError::internal(format!("source {source} is not defined")))?
+            .clone();
+        self.start(owner, source, relation, &definition, None, snapshot)
+    }
+
+    /// Starts the reader that feeds the Kafka-fed table `table` (its id, known as
+    /// `relation`), from the offsets committed as of `snapshot`.
+    pub fn start_table_reader(
+        &mut self,
+        relation: TableReference,
+        definition: &SourceDefinition,
+        table: Arc<StoredTable>,
+        snapshot: &ReadSnapshot,
+    ) -> Result<()> {
+        let id = table.descriptor().id;
+        self.start(id, id, relation, definition, Some(table), snapshot)
+    }
+
+    fn start(
+        &mut self,
+        owner: u32,
+        source: u32,
+        relation: TableReference,
+        definition: &SourceDefinition,
+        table: Option<Arc<StoredTable>>,
+        snapshot: &ReadSnapshot,
+    ) -> Result<()> {
         let committed = committed_offsets(snapshot, owner, source)?;
         let ingest = Arc::new(Ingest::new(&committed));
         let reader = KafkaReader::start(
             definition.name.clone(),
             definition.options.clone(),
+            &definition.format,
             definition.schema.clone(),
             committed,
             ingest.clone(),
         );
         self.readers.push(Reader {
             owner,
+            table,
             source,
             relation,
             topic: definition.options.topic.clone(),
@@ -191,20 +276,31 @@ impl Sources {
     }
 
     /// Takes what every reader has read since the last barrier: the rows as inputs for
-    /// the views that own the readers; the offsets and dead letters go into `write`.
-    pub fn take(&mut self, write: &mut EpochWrite) -> Result<(Vec<Taken>, Vec<Input>)> {
-        let mut taken = Vec::new();
+    /// the views that own the readers, or applied to the tables they feed (as of
+    /// `latest`); the tables' changes, the offsets and dead letters go into `write`.
+    pub fn take(
+        &mut self,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<(Vec<Taken>, Vec<Input>)> {
+        let taken: Vec<(&Reader, Taken)> = self
+            .readers
+            .iter()
+            .filter_map(|reader| {
+                let ingested = reader.ingest.take()?;
+                let ingest = reader.ingest.clone();
+                Some((reader, Taken { ingest, ingested }))
+            })
+            .collect();
         let mut inputs = Vec::new();
         let mut letters = Vec::new();
-        for reader in &self.readers {
-            let Some(ingested) = reader.ingest.take() else {
-                continue;
-            };
-            for (partition, offset) in &ingested.next_offsets {
-                write.put(
-                    &keys::source_offset(reader.owner, reader.source, *partition),
-                    &offset.to_be_bytes(),
-                );
+        for (reader, Taken { ingested, .. }) in &taken {
+            match reader.input(ingested, latest, write) {
+                Ok(input) => inputs.extend(input),
+                Err(error) => {
+                    taken.into_iter().for_each(|(_, taken)| taken.restore());
+                    return Err(error);
+                }
             }
             letters.extend(ingested.dead_letters.iter().map(|letter| StoredDeadLetter {
                 source_id: reader.source,
@@ -212,21 +308,9 @@ impl Sources {
                 topic: reader.topic.clone(),
                 letter: letter.clone(),
             }));
-            if let Some(first) = ingested.rows.first() {
-                let rows = concat_batches(&first.schema(), &ingested.rows)?;
-                inputs.push(Input {
-                    relation: reader.relation.clone(),
-                    only_view: Some(reader.owner),
-                    changes: StreamChunk::inserts(rows),
-                });
-            }
-            taken.push(Taken {
-                ingest: reader.ingest.clone(),
-                ingested,
-            });
         }
         self.dead_letters.append(&letters, write);
-        Ok((taken, inputs))
+        Ok((taken.into_iter().map(|(_, taken)| taken).collect(), inputs))
     }
 
     /// Every reader's partitions.
@@ -244,6 +328,41 @@ impl Sources {
             }
         }
         rows
+    }
+}
+
+impl Reader {
+    /// What `ingested` changes: the input of the view that owns the reader, or of the
+    /// views of the table it feeds, whose new rows go into `write`; the offsets go into
+    /// `write` too.
+    fn input(
+        &self,
+        ingested: &Ingested,
+        latest: &ReadSnapshot,
+        write: &mut EpochWrite,
+    ) -> Result<Option<Input>> {
+        for (partition, offset) in &ingested.next_offsets {
+            write.put(
+                &keys::source_offset(self.owner, self.source, *partition),
+                &offset.to_be_bytes(),
+            );
+        }
+        let Some(first) = ingested.rows.first() else {
+            return Ok(None);
+        };
+        let changes = StreamChunk::concat(&first.schema(), &ingested.rows)?;
+        Ok(Some(match &self.table {
+            Some(table) => Input {
+                relation: self.relation.clone(),
+                only_view: None,
+                changes: table.apply_changes(&changes, latest, write)?,
+            },
+            None => Input {
+                relation: self.relation.clone(),
+                only_view: Some(self.owner),
+                changes,
+            },
+        }))
     }
 }
 

@@ -15,7 +15,9 @@
 
 use std::fmt;
 
-use datafusion::sql::sqlparser::ast::{ColumnDef, Ident, ObjectName, TableConstraint};
+use datafusion::sql::sqlparser::ast::{
+    ColumnDef, ColumnOption, Expr, Ident, ObjectName, TableConstraint,
+};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -69,13 +71,41 @@ impl CreateConnector {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The plain `CREATE TABLE` of the declared columns and constraints, which plans the
-    /// relation's schema as any table's.
+    /// The plain `CREATE TABLE` of the declared columns, which plans their types as any
+    /// table's. Table constraints are left out: a primary key may name an `INCLUDE`d
+    /// column (see [`CreateConnector::primary_key`]).
     pub fn columns_as_table(&self) -> String {
         let mut sql = format!("CREATE TABLE {} (", self.name);
-        write_columns(&mut sql, &self.columns, &self.constraints);
+        write_columns(&mut sql, &self.columns, &[]);
         sql.push(')');
         sql
+    }
+
+    /// The primary key's column names, from `PRIMARY KEY (…)` or a column's own
+    /// `PRIMARY KEY`; empty without one.
+    pub fn primary_key(&self) -> Vec<String> {
+        for constraint in &self.constraints {
+            if let TableConstraint::PrimaryKey(key) = constraint {
+                return key
+                    .columns
+                    .iter()
+                    .map(|column| match &column.column.expr {
+                        Expr::Identifier(name) => name.value.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+            }
+        }
+        self.columns
+            .iter()
+            .filter(|column| {
+                column
+                    .options
+                    .iter()
+                    .any(|option| matches!(option.option, ColumnOption::PrimaryKey(_)))
+            })
+            .map(|column| column.name.value.clone())
+            .collect()
     }
 }
 

@@ -42,6 +42,7 @@ mod scan;
 mod snapshot;
 mod store;
 mod table;
+mod table_changes;
 mod table_sink;
 mod view_rows;
 mod view_table;

@@ -15,7 +15,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::free_port;
 
-/// A record to produce: partition, key, value.
+/// A record to produce: partition, key, value (an empty value is sent as none at all: a
+/// tombstone).
 pub type Record = (i32, Option<Vec<u8>>, Vec<u8>);
 
 pub struct Broker {
@@ -97,9 +98,10 @@ pub fn produce(address: &str, topic: &str, records: &[Record]) {
         .create()
         .expect("producer");
     for (partition, key, value) in records {
-        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic)
-            .payload(value)
-            .partition(*partition);
+        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic).partition(*partition);
+        if !value.is_empty() {
+            record = record.payload(value);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }

@@ -167,7 +167,7 @@ async fn main() {
 
     let weir_dir = tempfile::tempdir().unwrap();
     let weir_port = free_port();
-    let weir = start_weir(&weir_binary, weir_dir.path(), weir_port);
+    let weir = start_weir(&weir_binary, weir_dir.path(), weir_port, &[]);
     let weir_figures = measure(weir_port, "weir", "weir", rows).await;
     drop(weir);
 

@@ -38,10 +38,12 @@ impl Drop for Server {
     }
 }
 
-pub fn start_weir(binary: &Path, dir: &Path, port: u16) -> Server {
+/// Starts weir on `port` over data directory `dir`, with `flags` besides.
+pub fn start_weir(binary: &Path, dir: &Path, port: u16, flags: &[&str]) -> Server {
     let child = Command::new(binary)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
+        .args(flags)
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("weir starts");

@@ -13,12 +13,14 @@
 //! client's own work is not counted. Usage: `bench-views WEIR_BINARY [FACT_ROWS]`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::SinkExt;
+use process::cpu_time;
 use support::{connect, free_port, start_weir};
 use tokio_postgres::Client;
 
+mod process;
 mod support;
 
 const DIMENSION_ROWS: usize = 1_000;
@@ -26,16 +28,6 @@ const SINGLE_INSERTS: usize = 200;
 const BULK_ROWS: usize = 100_000;
 const QUERY: &str = "SELECT d.region, count(*) AS orders, sum(f.amount) AS total \
                      FROM facts f JOIN dims d ON f.dim = d.id GROUP BY d.region";
-
-/// CPU time used so far by process `pid`.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // Linux reports 100 ticks per second on every platform weir runs on.
-    Duration::from_millis(ticks * 10)
-}
 
 /// Peak resident memory of process `pid`, in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -78,7 +70,7 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start_weir(&binary, dir.path(), port);
+    let mut server = start_weir(&binary, dir.path(), port, &[]);
     let pid = server.0.id();
     let client = connect(port, "weir", "weir").await;
     client
@@ -197,7 +189,7 @@ async fn main() {
     drop(client);
     drop(server);
     let start = Instant::now();
-    server = start_weir(&binary, dir.path(), port);
+    server = start_weir(&binary, dir.path(), port, &[]);
     let client = connect(port, "weir", "weir").await;
     let restarted = count(&client, "SELECT sum(orders)::bigint FROM by_region").await;
     let restart = start.elapsed();

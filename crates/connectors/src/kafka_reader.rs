@@ -8,6 +8,9 @@
 //! move it. Records are decoded in batches; the rows, the dead letters and the offsets
 //! after them go to the ingest together.
 //!
+//! With `properties.group.id` set, the offsets of committed epochs are also committed to
+//! that consumer group every few seconds, so that external tools can show the lag.
+//!
 //! When the broker cannot be reached the reader records the error (the status table
 //! shows it) and tries again with backoff, up to [`MAX_BACKOFF`], continuing from the
 //! last record it read.
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use weir_common::{Result, SqlState, StreamChunk, WeirError, now_micros};
@@ -96,6 +99,7 @@ impl KafkaReader {
             schema,
             new_source: committed.is_empty(),
             positions: committed,
+            committed_to_group: BTreeMap::new(),
             ingest,
             stop: stop.clone(),
         };
@@ -119,6 +123,8 @@ struct Reader {
     new_source: bool,
     /// The next offset to read, by partition.
     positions: BTreeMap<i32, i64>,
+    /// The offsets last committed to the consumer group of `properties.group.id`.
+    committed_to_group: BTreeMap<i32, i64>,
     ingest: Arc<Ingest>,
     stop: Arc<AtomicBool>,
 }
@@ -190,6 +196,7 @@ impl Reader {
                         self.ingest.set_high_watermark(partition, high);
                     }
                 }
+                self.commit_to_group(&consumer)?;
                 refreshed = Instant::now();
             }
             let records = self.poll_batch(&consumer)?;
@@ -204,6 +211,31 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// With `properties.group.id` set, commits the offsets weir committed to that
+    /// consumer group, for external lag tools; weir itself never reads them back.
+    fn commit_to_group(&mut self, consumer: &BaseConsumer) -> rdkafka::error::KafkaResult<()> {
+        if !self.options.properties.contains_key("group.id") {
+            return Ok(());
+        }
+        let committed: BTreeMap<i32, i64> = self
+            .ingest
+            .status()
+            .into_iter()
+            .filter_map(|(partition, status)| Some((partition, status.committed?)))
+            .filter(|(partition, _)| *partition >= 0)
+            .collect();
+        if committed.is_empty() || committed == self.committed_to_group {
+            return Ok(());
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in &committed {
+            list.add_partition_offset(&self.options.topic, *partition, Offset::Offset(*offset))?;
+        }
+        consumer.commit(&list, CommitMode::Async)?;
+        self.committed_to_group = committed;
+        Ok(())
     }
 
     /// Gives partitions not read before their first offset, and commits it with the next

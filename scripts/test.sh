@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 source scripts/env.sh
 
+# Every change leaves new test executables (hundreds of MB each) in the shared build
+# cache; keep only the newest two of each name (a binary and its own unit tests share
+# a name), so that repeated runs do not fill the disk.
+deps="$CARGO_TARGET_DIR/debug/deps"
+if [ -d "$deps" ]; then
+    find "$deps" -maxdepth 1 -type f -executable ! -name '*.*' -printf '%T@ %f\n' |
+        sort -rn |
+        awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); if (seen[name]++ >= 2) print $2 }' |
+        while read -r stale; do rm -f "$deps/$stale"; done
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

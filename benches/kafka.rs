@@ -35,7 +35,9 @@ mod process;
 mod support;
 
 const BATCH: usize = 8192;
-const PARTITIONS: i32 = 3;
+/// The in-process broker keeps only about 5 MiB per partition (its retention drops older
+/// records), so the records are spread over enough partitions to keep them all.
+const PARTITIONS: i32 = 32;
 const FRESHNESS_RATE: u64 = 1000;
 const FRESHNESS_SECONDS: u64 = 15;
 
@@ -130,6 +132,16 @@ fn produce_all(bootstrap: &str, topic: &str, values: &[Vec<u8>]) {
         }
     }
     producer.flush(Duration::from_secs(120)).unwrap();
+    let held: i64 = (0..PARTITIONS)
+        .map(|partition| {
+            let (low, high) = producer
+                .client()
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .unwrap();
+            high - low
+        })
+        .sum();
+    assert_eq!(held, values.len() as i64, "the broker holds every record");
 }
 
 /// Raw librdkafka consumption of `count` records of `topic`; records/s.

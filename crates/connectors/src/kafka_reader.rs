@@ -435,6 +435,9 @@ pub(crate) fn consumer(
         .set("group.id", "weir")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        // A fetch that finds nothing new waits at most this long at the broker: the
+        // bound on how long a record produced into an idle partition waits to be read.
+        .set("fetch.wait.max.ms", "100")
         .set("allow.auto.create.topics", "false");
     for (key, value) in properties {
         config.set(key, value);

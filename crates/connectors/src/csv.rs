@@ -14,7 +14,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_common::json::{canonical_json_column, is_json};
 
-use crate::decoder::{FormatDecoder, RecordRef, Rows};
+use crate::decoder::{FormatDecoder, RecordRef, Rows, record_values};
 use crate::json::assemble;
 use crate::source_format::CsvOptions;
 
@@ -139,10 +139,7 @@ impl FormatDecoder for CsvRows {
     }
 
     fn decode_records(&self, records: &[RecordRef<'_>]) -> Result<Rows, String> {
-        let values = records
-            .iter()
-            .map(|record| record.value.ok_or("the record has no value"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let values = record_values(records)?;
         let (columns, lines): (Vec<Option<usize>>, Vec<&[u8]>) = match self.options.header {
             false => ((0..self.schema.fields().len()).map(Some).collect(), values),
             true => {

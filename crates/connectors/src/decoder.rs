@@ -155,6 +155,18 @@ impl Decoder {
     }
 }
 
+/// The values of `records`, or an error if one has none.
+pub(crate) fn record_values<'a>(records: &[RecordRef<'a>]) -> Result<Vec<&'a [u8]>, String> {
+    records
+        .iter()
+        .map(|record| {
+            record
+                .value
+                .ok_or_else(|| "the record has no value".to_owned())
+        })
+        .collect()
+}
+
 /// `schema` with every column nullable: the rows of a format that deletes by key, whose
 /// deletes set only the key columns.
 pub(crate) fn all_nullable(schema: &SchemaRef) -> SchemaRef {

@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::{Field, Fields, Schema, SchemaRef};
 use weir_common::json::{Json, Selector, is_json};
 use weir_common::varchar::{check_varchar_length, varchar_length};
 
-use crate::decoder::{FormatDecoder, RecordRef, Rows};
+use crate::decoder::{FormatDecoder, RecordRef, Rows, record_values};
 
 /// `FORMAT PLAIN ENCODE JSON`: each record's value is one JSON object, one row.
 #[derive(Debug)]
@@ -46,10 +46,7 @@ impl FormatDecoder for JsonRows {
     }
 
     fn decode_records(&self, records: &[RecordRef<'_>]) -> Result<Rows, String> {
-        let values = records
-            .iter()
-            .map(|record| record.value.ok_or("the record has no value"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let values = record_values(records)?;
         Ok(Rows {
             batch: self.rows(&values)?,
             weights: vec![1; records.len()],

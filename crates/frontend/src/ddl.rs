@@ -89,7 +89,8 @@ pub(crate) async fn register(
             weir_sql::parse(&entry.definition)?.pop()
     {
         let definition = plan_source(context, &create).await?;
-        let (schema, key_columns) = definition.table_schema();
+        let key_columns = definition.schema.primary_key.clone().unwrap_or_default();
+        let schema = key_not_null(&definition.schema.full(), &key_columns);
         let constraints = match key_columns.is_empty() {
             true => Constraints::default(),
             false => Constraints::new_unverified(vec![Constraint::PrimaryKey(key_columns.clone())]),
@@ -183,17 +184,21 @@ fn table_schema(create: &CreateMemoryTable) -> (SchemaRef, Vec<usize>) {
             Constraint::Unique(_) => None,
         })
         .unwrap_or_default();
-    // As in PostgreSQL, primary-key columns are implicitly NOT NULL.
+    (key_not_null(&schema, &key_columns), key_columns)
+}
+
+/// `schema` with the primary-key columns `key` NOT NULL, as PostgreSQL makes them.
+fn key_not_null(schema: &Schema, key: &[usize]) -> SchemaRef {
     let fields: Vec<_> = schema
         .fields()
         .iter()
         .enumerate()
         .map(|(index, field)| {
-            let nullable = field.is_nullable() && !key_columns.contains(&index);
+            let nullable = field.is_nullable() && !key.contains(&index);
             field.as_ref().clone().with_nullable(nullable)
         })
         .collect();
-    (Arc::new(Schema::new(fields)), key_columns)
+    Arc::new(Schema::new(fields))
 }
 
 /// A source's definition, its declared columns planned as a table's.

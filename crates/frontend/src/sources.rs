@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
 use serde::{Deserialize, Serialize};
 use weir_common::{Result, SqlState, StreamChunk, WeirError};
@@ -119,24 +119,6 @@ impl SourceDefinition {
             format,
             schema,
         })
-    }
-
-    /// For a table fed by the source: its columns, the metadata ones included, with the
-    /// primary key's NOT NULL, and the primary key's positions.
-    pub fn table_schema(&self) -> (SchemaRef, Vec<usize>) {
-        let key = self.schema.primary_key.clone().unwrap_or_default();
-        let fields: Vec<Field> = self
-            .schema
-            .full()
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(index, field)| {
-                let nullable = field.is_nullable() && !key.contains(&index);
-                field.as_ref().clone().with_nullable(nullable)
-            })
-            .collect();
-        (Arc::new(Schema::new(fields)), key)
     }
 }
 

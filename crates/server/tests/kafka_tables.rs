@@ -10,8 +10,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::TestServer;
 use support::kafka::{Broker, Record};
+use support::{TestServer, text_rows as rows};
 
 const REGIONS: [&str; 4] = ["north", "south", "east", "west"];
 
@@ -172,23 +172,6 @@ fn bad_records(model: &mut Model) -> Vec<(&'static str, Record)> {
         *model.sent.entry(topic).or_default() += 1;
     }
     bad
-}
-
-async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_owned())
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Waits until each reader has committed every record sent to its topic.

@@ -170,13 +170,23 @@ impl Drop for TestServer {
 /// The first column of each row `sql` (a statement weir answers with text, such as
 /// `SHOW SINKS`) returns.
 pub async fn first_column(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    let rows = text_rows(client, sql).await;
+    rows.into_iter().map(|mut row| row.swap_remove(0)).collect()
+}
+
+/// The rows `sql` returns, each column as text (`NULL` for a null).
+pub async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
     client
         .simple_query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .into_iter()
         .filter_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_owned())
+                    .collect(),
+            ),
             _ => None,
         })
         .collect()

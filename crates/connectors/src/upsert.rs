@@ -6,7 +6,7 @@
 //! (k)`) needs nothing from it: the key column is filled from the record's metadata.
 
 use datafusion::arrow::array::{RecordBatch, new_null_array};
-use datafusion::arrow::compute::interleave_record_batch;
+use datafusion::arrow::compute::{concat_batches, interleave_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::decoder::{FormatDecoder, RecordRef, Rows, all_nullable};
@@ -28,12 +28,35 @@ impl UpsertRows {
         }
     }
 
-    /// The key columns a tombstone's message key names; all NULL if it is not a JSON
-    /// object (the key then comes from the metadata, or the delete is refused later for
-    /// its NULL key).
-    fn key_row(&self, key: Option<&[u8]>) -> RecordBatch {
-        key.and_then(|key| self.rows.rows(&[key]).ok())
-            .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()))
+    /// The key columns each tombstone's message key names, a row per key; all NULL
+    /// where the key is missing or not a JSON object (the key then comes from the
+    /// metadata, or the delete is refused later for its NULL key). One pass when every
+    /// key decodes.
+    fn key_rows(&self, keys: &[Option<&[u8]>]) -> Result<RecordBatch, String> {
+        if let Some(keys) = keys.iter().copied().collect::<Option<Vec<_>>>()
+            && let Ok(rows) = self.rows.rows(&keys)
+        {
+            return Ok(rows);
+        }
+        let rows: Vec<RecordBatch> = keys
+            .iter()
+            .map(|key| {
+                key.and_then(|key| self.rows.rows(&[key]).ok())
+                    .unwrap_or_else(|| self.null_row())
+            })
+            .collect();
+        concat_batches(&self.schema, &rows).map_err(|e| e.to_string())
+    }
+
+    fn null_row(&self) -> RecordBatch {
+        let columns = self
+            .schema
+            .fields()
+            .iter()
+            .map(|field| new_null_array(field.data_type(), 1))
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("a row of NULLs fits a nullable schema")
     }
 }
 
@@ -48,21 +71,17 @@ impl FormatDecoder for UpsertRows {
 
     fn decode_records(&self, records: &[RecordRef<'_>]) -> Result<Rows, String> {
         let values: Vec<&[u8]> = records.iter().filter_map(|record| record.value).collect();
+        let tombstone_keys: Vec<Option<&[u8]>> = records
+            .iter()
+            .filter(|record| record.value.is_none())
+            .map(|record| record.key)
+            .collect();
         let upserts = self.rows.rows(&values)?;
-        let null_row = RecordBatch::try_new(
-            self.schema.clone(),
-            self.schema
-                .fields()
-                .iter()
-                .map(|field| new_null_array(field.data_type(), 1))
-                .collect(),
-        )
-        .expect("a row of NULLs fits a nullable schema");
-        // Sources of the rows: 0 = the upserts, 1.. = one batch per tombstone.
-        let mut batches = vec![upserts];
+        let deletes = self.key_rows(&tombstone_keys)?;
+        // Each record's row: (0, n) the n-th upsert, (1, n) the n-th delete.
+        let (mut next_upsert, mut next_delete) = (0, 0);
         let mut picks = Vec::with_capacity(records.len());
         let mut weights = Vec::with_capacity(records.len());
-        let mut next_upsert = 0;
         for record in records {
             match record.value {
                 Some(_) => {
@@ -71,18 +90,14 @@ impl FormatDecoder for UpsertRows {
                     weights.push(1);
                 }
                 None => {
-                    let key = self.key_row(record.key);
-                    batches.push(match key.num_rows() {
-                        1 => key,
-                        _ => null_row.clone(),
-                    });
-                    picks.push((batches.len() - 1, 0));
+                    picks.push((1, next_delete));
+                    next_delete += 1;
                     weights.push(-1);
                 }
             }
         }
-        let batches: Vec<&RecordBatch> = batches.iter().collect();
-        let batch = interleave_record_batch(&batches, &picks).map_err(|e| e.to_string())?;
+        let batch =
+            interleave_record_batch(&[&upserts, &deletes], &picks).map_err(|e| e.to_string())?;
         Ok(Rows {
             batch,
             weights,

@@ -15,6 +15,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
+use crate::avro::AvroRows;
 use crate::csv::CsvRows;
 use crate::debezium::DebeziumRows;
 use crate::json::JsonRows;
@@ -52,6 +53,12 @@ pub(crate) trait FormatDecoder: Send + std::fmt::Debug {
         false
     }
 
+    /// Gets ready to decode `values` (a registry's schemas, say); `Err` if something
+    /// outside the records is missing now and worth waiting for.
+    fn fetch_schemas(&self, _values: &mut dyn Iterator<Item = &[u8]>) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The rows of `records`, or the first error met.
     fn decode_records(&self, records: &[RecordRef<'_>]) -> Result<Rows, String>;
 }
@@ -83,6 +90,7 @@ impl Decoder {
             SourceFormat::Plain(Encode::Csv(options)) => {
                 Box::new(CsvRows::new(declared, options.clone()))
             }
+            SourceFormat::Plain(Encode::Avro(source)) => Box::new(AvroRows::new(declared, source)),
             SourceFormat::Upsert => Box::new(UpsertRows::new(declared)),
             SourceFormat::Debezium => Box::new(DebeziumRows::new(declared)),
         };
@@ -96,6 +104,12 @@ impl Decoder {
     /// deletes rows by key.
     pub fn schema(&self) -> &SchemaRef {
         self.format.schema()
+    }
+
+    /// Fetches what decoding `records` needs from outside them (see
+    /// [`FormatDecoder::fetch_schemas`]); an error means "try again later".
+    pub fn fetch_schemas(&self, records: &Records) -> Result<(), String> {
+        self.format.fetch_schemas(&mut records.values().flatten())
     }
 
     pub fn decode(&self, records: &Records) -> Decoded {

@@ -41,6 +41,8 @@ const BATCH_RECORDS: usize = 8192;
 const BATCH_LINGER: Duration = Duration::from_millis(20);
 /// How often the topic's partitions and high watermarks are looked up.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// The first wait before trying to reach the broker (or a schema registry) again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts to reach the broker.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Metadata requests give up after this long.
@@ -140,21 +142,31 @@ impl Reader {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// Waits `backoff`, unless stopped meanwhile, and doubles it (up to [`MAX_BACKOFF`]);
+    /// whether the reader goes on.
+    fn back_off(&self, backoff: &mut Duration) -> bool {
+        let until = Instant::now() + *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        while Instant::now() < until {
+            if self.stopped() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
     fn run(mut self) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         while !self.stopped() {
             match self.read() {
                 Ok(Flow::Stop) => return,
-                Ok(Flow::Continue) => backoff = Duration::from_millis(100),
+                Ok(Flow::Continue) => backoff = FIRST_BACKOFF,
                 Err(error) => {
                     tracing::warn!(topic = %self.options.topic, %error, "Kafka source retrying");
                     self.ingest
                         .report_error(-1, error.to_string(), now_micros());
-                    let until = Instant::now() + backoff;
-                    while Instant::now() < until && !self.stopped() {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    self.back_off(&mut backoff);
                 }
             }
         }
@@ -201,7 +213,7 @@ impl Reader {
             }
             let records = self.poll_batch(&consumer)?;
             if !records.is_empty()
-                && let Flow::Stop = self.hand_over(&records)
+                && (!self.fetch_schemas(&records) || matches!(self.hand_over(&records), Flow::Stop))
             {
                 return Ok(Flow::Stop);
             }
@@ -313,6 +325,21 @@ impl Reader {
             }
         }
         Ok(records)
+    }
+
+    /// Fetches what decoding `records` needs (a registry's schemas), trying again with
+    /// backoff while it cannot be had; the records wait, unread by the views. `false` if
+    /// the reader was stopped meanwhile.
+    fn fetch_schemas(&self, records: &Records) -> bool {
+        let mut backoff = FIRST_BACKOFF;
+        while let Err(error) = self.decoder.fetch_schemas(records) {
+            tracing::warn!(topic = %self.options.topic, %error, "Kafka source waiting for its schemas");
+            self.ingest.report_error(-1, error, now_micros());
+            if !self.back_off(&mut backoff) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Decodes `records` and adds them to the ingest.

@@ -7,6 +7,8 @@
 //! the barrier stores each epoch's messages in the sink's [`Outbox`], and the sink's
 //! writer thread delivers them (see the `outbox` and `kafka_writer` modules).
 
+mod avro;
+mod avro_columns;
 mod csv;
 mod debezium;
 mod decoder;
@@ -18,11 +20,13 @@ mod options;
 mod outbox;
 mod records;
 mod schema;
+mod schema_registry;
 mod sink_encoder;
 mod sink_options;
 mod source_format;
 mod upsert;
 
+pub use avro_columns::{InferredColumn, inferred_columns};
 pub use decoder::{Decoded, Decoder};
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
 pub use kafka_reader::{KafkaReader, check_topic};
@@ -31,6 +35,7 @@ pub use options::{KafkaOptions, OnError, StartupMode};
 pub use outbox::{Outbox, OutboxEntry, decode_messages, encode_messages};
 pub use records::Records;
 pub use schema::{Metadata, SourceSchema};
+pub use schema_registry::SchemaRegistry;
 pub use sink_encoder::{SinkEncoder, SinkMessage};
 pub use sink_options::{DEFAULT_PROGRESS_TOPIC, Delivery, SinkFormat, SinkOptions};
-pub use source_format::{CsvOptions, Encode, SourceFormat};
+pub use source_format::{AvroSchemaSource, CsvOptions, Encode, SourceFormat};

@@ -29,6 +29,7 @@ use crate::maintainer::{Maintainer, Output};
 use crate::materialized;
 use crate::materialized::PlannedView;
 use crate::outcome::Outcome;
+use crate::schema_columns::with_schema_columns;
 use crate::sinks::Sink;
 use crate::source_table::SourceTable;
 use crate::sources::SourceDefinition;
@@ -212,10 +213,6 @@ async fn plan_source(
             "a source's columns did not plan as a table",
         ));
     };
-    if create.columns.is_empty() {
-        return Err(WeirError::syntax("a source needs its columns declared")
-            .with_hint("CREATE SOURCE name (column type, …) WITH (…) FORMAT PLAIN ENCODE JSON"));
-    }
     SourceDefinition::new(create, table_schema(&table).0)
 }
 
@@ -337,6 +334,7 @@ pub(crate) async fn create_connector(
         return Ok(Outcome::command(tag));
     }
     catalog.check_name_free(&name.schema, &name.name)?;
+    let create = &with_schema_columns(create).await?;
     let source = plan_source(database.context(), create).await?;
     check_topic(
         &source.options.bootstrap_servers,

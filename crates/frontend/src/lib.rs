@@ -20,6 +20,7 @@ mod maintainer;
 mod materialized;
 mod outcome;
 mod pg_class;
+mod schema_columns;
 mod session;
 mod settings;
 mod sinks;

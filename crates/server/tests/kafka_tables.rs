@@ -396,15 +396,7 @@ async fn format_mistakes_are_refused_at_create() {
         broker.address()
     );
     let refused = |sql: String, code: &'static str, text: &'static str| {
-        let client = &client;
-        async move {
-            let error = client.batch_execute(&sql).await.unwrap_err();
-            let error = error
-                .as_db_error()
-                .unwrap_or_else(|| panic!("{sql}: {error}"));
-            assert_eq!(error.code().code(), code, "{sql}: {}", error.message());
-            assert!(error.message().contains(text), "{sql}: {}", error.message());
-        }
+        support::assert_refused(&client, sql, code, text)
     };
     refused(
         format!("CREATE SOURCE s (id INT) {with} FORMAT UPSERT ENCODE JSON"),

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod avro;
 pub mod kafka;
+pub mod schema_registry;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -190,6 +192,16 @@ pub async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<St
             _ => None,
         })
         .collect()
+}
+
+/// Asserts that `sql` fails with SQLSTATE `code` and a message containing `text`.
+pub async fn assert_refused(client: &tokio_postgres::Client, sql: String, code: &str, text: &str) {
+    let error = client.batch_execute(&sql).await.unwrap_err();
+    let error = error
+        .as_db_error()
+        .unwrap_or_else(|| panic!("{sql}: {error}"));
+    assert_eq!(error.code().code(), code, "{sql}: {}", error.message());
+    assert!(error.message().contains(text), "{sql}: {}", error.message());
 }
 
 pub fn free_port() -> u16 {

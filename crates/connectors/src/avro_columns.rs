@@ -1,0 +1,107 @@
+//! The columns of an Avro source declared without any: one per field of the record
+//! schema (the registry subject `<topic>-value`'s latest version, or the inline
+//! definition), as RisingWave does. They are fixed at CREATE and stored with the
+//! source, so a later version of the schema does not change them.
+//!
+//! Every column is nullable, so that records of a later version without a field still
+//! fit. Records, arrays and maps become `jsonb`; enums `text`; fixed and bytes `bytea`.
+
+use datafusion::arrow::datatypes::DataType;
+use weir_common::{Result, SqlState, WeirError};
+
+use crate::avro::arrow_schema;
+use crate::schema_registry::RegistryError;
+use crate::source_format::{AvroSchemaSource, Encode, SourceFormat};
+
+/// A column taken from a schema: its name and SQL type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InferredColumn {
+    pub name: String,
+    pub sql_type: String,
+}
+
+/// The columns of a source of `format` on `topic` that declares none; an error if the
+/// format does not carry a schema (only Avro does).
+pub fn inferred_columns(format: &SourceFormat, topic: &str) -> Result<Vec<InferredColumn>> {
+    let SourceFormat::Plain(Encode::Avro(source)) = format else {
+        return Err(WeirError::syntax("a source needs its columns declared").with_hint(
+            "CREATE SOURCE name (column type, …) WITH (…) FORMAT PLAIN ENCODE JSON; only ENCODE AVRO takes its columns from the schema.",
+        ));
+    };
+    let definition = match source {
+        AvroSchemaSource::Definition(definition) => definition.clone(),
+        AvroSchemaSource::Registry(registry) => {
+            let subject = format!("{topic}-value");
+            match registry.latest(&subject) {
+                Ok((_, schema)) => schema,
+                Err(RegistryError::NotFound(why)) => {
+                    return Err(WeirError::new(SqlState::UNDEFINED_OBJECT, why).with_hint(
+                        format!("Register the topic's value schema as subject \"{subject}\", or declare the columns."),
+                    ));
+                }
+                Err(RegistryError::Unreachable(why)) => {
+                    return Err(WeirError::new(SqlState::IO_ERROR, why).with_hint(
+                        "Without the registry the columns must be declared: CREATE SOURCE name (column type, …) …",
+                    ));
+                }
+            }
+        }
+    };
+    let schema = arrow_schema(&definition).map_err(|e| {
+        WeirError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("the Avro schema cannot be read: {e}"),
+        )
+    })?;
+    schema
+        .fields()
+        .iter()
+        .map(|field| {
+            Ok(InferredColumn {
+                name: field.name().clone(),
+                sql_type: sql_type(field.data_type()).ok_or_else(|| {
+                    WeirError::not_supported(format!(
+                        "Avro field \"{}\" of Arrow type {}",
+                        field.name(),
+                        field.data_type()
+                    ))
+                    .with_hint("Declare the columns, leaving that field out.")
+                })?,
+            })
+        })
+        .collect()
+}
+
+/// The SQL type of a column holding arrow-avro's decoding of a field.
+fn sql_type(data_type: &DataType) -> Option<String> {
+    Some(
+        match data_type {
+            DataType::Boolean => "boolean",
+            DataType::Int32 => "integer",
+            DataType::Int64 => "bigint",
+            DataType::Float32 => "real",
+            DataType::Float64 => "double precision",
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+            DataType::Dictionary(_, value) if value.is_string() => "text",
+            DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_) => "bytea",
+            DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale) => {
+                return Some(format!("numeric({precision},{scale})"));
+            }
+            DataType::Date32 => "date",
+            DataType::Time32(_) | DataType::Time64(_) => "time",
+            DataType::Timestamp(_, Some(_)) => "timestamptz",
+            DataType::Timestamp(_, None) => "timestamp",
+            DataType::Interval(_) => "interval",
+            DataType::Struct(_)
+            | DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(_, _)
+            | DataType::Map(_, _) => "jsonb",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}

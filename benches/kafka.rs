@@ -1,7 +1,8 @@
 //! The figures of Kafka ingestion, on JSON order records like `weir-produce`'s:
 //!
 //! * plain arrow-json decoding of the records' bytes, in batches of 8,192 (the floor);
-//! * weir's decoder over the same batches (arrow-json plus the per-record checks);
+//! * weir's decoder over the same batches (arrow-json plus the per-record checks), and
+//!   over the same orders as bare Avro bodies (`ENCODE AVRO` with an inline schema);
 //! * raw librdkafka consumption of the records from an in-process broker (librdkafka's
 //!   mock cluster), touching each payload;
 //! * weir's decode-and-maintain path: a source over that topic feeding a projection view
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arrow_avro::schema::SCHEMA_METADATA_KEY;
+use arrow_avro::writer::format::AvroBinaryFormat;
 use arrow_json::ReaderBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use process::cpu_time;
@@ -29,7 +32,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use support::{connect, free_port, start_weir};
-use weir_connectors::{Decoder, Encode, Records, SourceFormat};
+use weir_connectors::{AvroSchemaSource, Decoder, Encode, Records, SourceFormat};
 
 mod process;
 mod support;
@@ -85,9 +88,32 @@ fn arrow_json_rate(values: &[Vec<u8>]) -> f64 {
     rate(rows, started.elapsed())
 }
 
-/// weir's decoder over `values` in batches (the records copied in first, untimed).
-fn weir_decoder_rate(values: &[Vec<u8>]) -> f64 {
-    let decoder = Decoder::new(&SourceFormat::Plain(Encode::Json), schema(), 1 << 20);
+/// The orders `values` as bare Avro bodies (encoded by arrow-avro from the decoded
+/// JSON), with their Avro schema.
+fn avro_orders(values: &[Vec<u8>]) -> (Vec<Vec<u8>>, String) {
+    let mut encoder = arrow_avro::writer::WriterBuilder::new(schema().as_ref().clone())
+        .build_encoder::<AvroBinaryFormat>()
+        .unwrap();
+    let mut bodies = Vec::with_capacity(values.len());
+    for chunk in values.chunks(BATCH) {
+        let mut decoder = ReaderBuilder::new(schema())
+            .with_batch_size(BATCH)
+            .build_decoder()
+            .unwrap();
+        for value in chunk {
+            decoder.decode(value).unwrap();
+        }
+        encoder.encode(&decoder.flush().unwrap().unwrap()).unwrap();
+        bodies.extend(encoder.flush().iter().map(|row| row.to_vec()));
+    }
+    let definition = encoder.schema().metadata()[SCHEMA_METADATA_KEY].clone();
+    (bodies, definition)
+}
+
+/// weir's decoder of `format` over `values` in batches (the records copied in first,
+/// untimed).
+fn weir_decoder_rate(format: &SourceFormat, values: &[Vec<u8>]) -> f64 {
+    let decoder = Decoder::new(format, schema(), 1 << 20);
     let batches: Vec<Records> = values
         .chunks(BATCH)
         .enumerate()
@@ -285,11 +311,19 @@ async fn main() {
     // The best of three runs each, so that neither pays for warming the caches.
     let best = |run: &dyn Fn() -> f64| (0..3).map(|_| run()).fold(0.0, f64::max);
     let plain = best(&|| arrow_json_rate(&values));
-    let ours = best(&|| weir_decoder_rate(&values));
+    let ours = best(&|| weir_decoder_rate(&SourceFormat::Plain(Encode::Json), &values));
     println!("plain arrow-json decoding:   {plain:>12.0} records/s");
     println!(
         "weir's decoder:              {ours:>12.0} records/s ({:.2}x of arrow-json)",
         ours / plain
+    );
+    let (bodies, definition) = avro_orders(&values);
+    let avro = SourceFormat::Plain(Encode::Avro(AvroSchemaSource::Definition(definition)));
+    let ours_avro = best(&|| weir_decoder_rate(&avro, &bodies));
+    println!(
+        "weir's decoder, Avro:        {ours_avro:>12.0} records/s ({:.0} bytes each, {:.2}x of weir's JSON)",
+        bodies.iter().map(Vec::len).sum::<usize>() as f64 / count as f64,
+        ours_avro / ours
     );
 
     let cluster = MockCluster::new(1).unwrap();

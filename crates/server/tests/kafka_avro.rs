@@ -433,6 +433,21 @@ async fn avro_mistakes_are_refused_at_create() {
         "ENCODE AVRO",
     )
     .await;
+    // A Kafka-fed table takes its columns from the schema too, its key naming one.
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE pays (PRIMARY KEY (order_id)) {with} \
+             FORMAT PLAIN ENCODE AVRO (schema.definition = '{PAYMENT}')"
+        ))
+        .await
+        .unwrap();
+    let columns = rows(
+        &client,
+        "SELECT column_name, is_nullable FROM information_schema.columns \
+         WHERE table_name = 'pays' ORDER BY ordinal_position",
+    )
+    .await;
+    assert_eq!(columns, [["order_id", "NO"], ["cents", "YES"]]);
     // Declared columns need no registry at CREATE: they pick the fields they name.
     client
         .batch_execute(&format!(

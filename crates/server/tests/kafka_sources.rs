@@ -236,14 +236,14 @@ async fn source_ddl_is_checked_and_listed() {
         .await
         .unwrap_err();
     assert_eq!(unknown.as_db_error().unwrap().code().code(), "22023");
-    let csv = client
+    let protobuf = client
         .batch_execute(&format!(
             "CREATE SOURCE s (a INT) {}",
-            with.replace("JSON", "AVRO")
+            with.replace("JSON", "PROTOBUF")
         ))
         .await
         .unwrap_err();
-    assert_eq!(csv.as_db_error().unwrap().code().code(), "0A000");
+    assert_eq!(protobuf.as_db_error().unwrap().code().code(), "0A000");
 
     client
         .batch_execute(&format!(

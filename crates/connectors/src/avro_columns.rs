@@ -53,6 +53,12 @@ pub fn inferred_columns(format: &SourceFormat, topic: &str) -> Result<Vec<Inferr
             format!("the Avro schema cannot be read: {e}"),
         )
     })?;
+    if schema.fields().is_empty() {
+        return Err(WeirError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            "the Avro record schema has no fields to take columns from",
+        ));
+    }
     schema
         .fields()
         .iter()

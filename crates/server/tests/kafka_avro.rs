@@ -408,6 +408,15 @@ async fn avro_mistakes_are_refused_at_create() {
     .await;
     refused(
         format!(
+            "CREATE SOURCE s {with} FORMAT PLAIN ENCODE AVRO (schema.definition = \
+             '{{\"type\": \"record\", \"name\": \"E\", \"fields\": []}}')"
+        ),
+        "22023",
+        "no fields",
+    )
+    .await;
+    refused(
+        format!(
             "CREATE SOURCE s {with} FORMAT PLAIN ENCODE AVRO (schema.registry = 'localhost:1')"
         ),
         "22023",

@@ -168,7 +168,7 @@ impl FormatDecoder for AvroRows {
             None if state.store.fingerprints().is_empty() => {
                 // Only records naming unusable ids can be here.
                 let id = values.first().and_then(|value| registry_id(value));
-                return Err(self.unusable_reason(&state, id));
+                return Err(state.unusable_reason(id));
             }
             None => ReaderBuilder::new()
                 .with_batch_size(DECODER_BATCH_ROWS)
@@ -182,7 +182,7 @@ impl FormatDecoder for AvroRows {
                 Framing::Registry(_) => {
                     let id = registry_id(value);
                     if id.is_none_or(|id| state.store.lookup(&Fingerprint::Id(id)).is_none()) {
-                        return Err(self.unusable_reason(&state, id));
+                        return Err(state.unusable_reason(id));
                     }
                     *value
                 }
@@ -220,11 +220,12 @@ impl FormatDecoder for AvroRows {
     }
 }
 
-impl AvroRows {
-    fn unusable_reason(&self, state: &State, id: Option<u32>) -> String {
+impl State {
+    /// Why a record naming schema `id` (none: not in the wire format) cannot be decoded.
+    fn unusable_reason(&self, id: Option<u32>) -> String {
         match id {
             None => "the value is not in the schema registry's wire format (a zero byte and a 4-byte schema id first)".to_owned(),
-            Some(id) => state
+            Some(id) => self
                 .unusable
                 .get(&id)
                 .cloned()

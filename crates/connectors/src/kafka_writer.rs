@@ -51,11 +51,16 @@ const PROGRESS_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The environment variable that names a failpoint, and the failpoint that aborts the
-/// process right after a Kafka transaction committed, before weir recorded the delivery:
-/// the crash exactly-once delivery exists to survive, which tests trigger with it.
+/// The environment variable that names a failpoint: a point where the process aborts,
+/// for tests of the crashes exactly-once delivery exists to survive, at moments a kill
+/// from outside cannot be timed to hit.
 const FAILPOINT_VARIABLE: &str = "WEIR_FAILPOINT";
+/// Right after a Kafka transaction committed, before weir recorded the delivery.
 const CRASH_AFTER_KAFKA_COMMIT: &str = "sink-after-kafka-commit";
+/// Inside a transaction, once its messages are at the broker, before its progress
+/// record is sent (so that a broker which shows uncommitted messages, as librdkafka's
+/// mock cluster does, still tells the restarted writer the truth about its progress).
+const CRASH_MID_TRANSACTION: &str = "sink-mid-transaction";
 
 /// A sink writer's progress, as `SHOW SINKS` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -216,6 +221,10 @@ impl Writer {
         };
         producer.begin_transaction().map_err(failed)?;
         let sent = self.send_all(producer, entries).map_err(failed)?;
+        if failpoint(CRASH_MID_TRANSACTION) {
+            let _ = producer.flush(CALL_TIMEOUT);
+            crash(CRASH_MID_TRANSACTION);
+        }
         let progress = serde_json::to_vec(&Progress { sequence: last }).expect("serializes");
         send(
             producer,
@@ -225,9 +234,8 @@ impl Writer {
         )
         .map_err(failed)?;
         producer.commit_transaction(CALL_TIMEOUT).map_err(failed)?;
-        if std::env::var(FAILPOINT_VARIABLE).is_ok_and(|point| point == CRASH_AFTER_KAFKA_COMMIT) {
-            tracing::error!("failpoint {CRASH_AFTER_KAFKA_COMMIT}: aborting");
-            std::process::abort();
+        if failpoint(CRASH_AFTER_KAFKA_COMMIT) {
+            crash(CRASH_AFTER_KAFKA_COMMIT);
         }
         Ok(sent)
     }
@@ -390,6 +398,17 @@ impl Writer {
         }
         Ok(delivered)
     }
+}
+
+/// Whether this process was started with the failpoint `name`.
+fn failpoint(name: &str) -> bool {
+    std::env::var(FAILPOINT_VARIABLE).is_ok_and(|point| point == name)
+}
+
+/// Aborts the process at the failpoint `name`.
+fn crash(name: &str) -> ! {
+    tracing::error!("failpoint {name}: aborting");
+    std::process::abort()
 }
 
 /// Sends `record`, waiting while the producer's queue is full.

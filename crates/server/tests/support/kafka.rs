@@ -1,6 +1,7 @@
 //! A real Kafka-protocol broker for end-to-end tests: tansu, installed by
 //! `scripts/setup.sh --tests`, on a free port, in memory, stopped when dropped.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,8 +126,14 @@ pub fn produce(address: &str, topic: &str, records: &[Record]) {
         .expect("records delivered");
 }
 
-/// A message read back: partition, key, value (`None` for a tombstone).
-pub type Message = (i32, Option<Vec<u8>>, Option<Vec<u8>>);
+/// A message read back.
+pub struct Message {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    /// `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
 
 /// Every message of `topic` a `read_committed` consumer sees now, by partition, in
 /// offset order.
@@ -139,14 +146,7 @@ pub fn read_committed(address: &str, topic: &str) -> Vec<Message> {
         .set("enable.partition.eof", "true")
         .create()
         .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("topic metadata");
-    let partitions: Vec<i32> = metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|partition| partition.id())
-        .collect();
+    let partitions = topic_partitions(&consumer, topic);
     let mut assignment = TopicPartitionList::new();
     for partition in &partitions {
         assignment
@@ -160,11 +160,12 @@ pub fn read_committed(address: &str, topic: &str) -> Vec<Message> {
     while at_end.len() < partitions.len() {
         assert!(Instant::now() < deadline, "{topic} not read to its end");
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => messages.push((
-                message.partition(),
-                message.key().map(<[u8]>::to_vec),
-                message.payload().map(<[u8]>::to_vec),
-            )),
+            Some(Ok(message)) => messages.push(Message {
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+            }),
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 at_end.insert(partition);
             }
@@ -172,8 +173,50 @@ pub fn read_committed(address: &str, topic: &str) -> Vec<Message> {
             None => {}
         }
     }
-    messages.sort_by_key(|message| message.0);
+    messages.sort_by_key(|message| message.partition);
     messages
+}
+
+/// The partitions of `topic`.
+fn topic_partitions(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("topic metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|partition| partition.id())
+        .collect()
+}
+
+/// The end offset (high watermark) of each partition of `topic`, once it has stayed
+/// the same for half a second: what a producer that just died had sent has arrived.
+pub fn settled_end_offsets(address: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .create()
+        .expect("consumer");
+    let partitions = topic_partitions(&consumer, topic);
+    let end_offsets = || -> BTreeMap<i32, i64> {
+        partitions
+            .iter()
+            .map(|&partition| {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                    .expect("watermarks");
+                (partition, high)
+            })
+            .collect()
+    };
+    let mut seen = end_offsets();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = end_offsets();
+        if now == seen {
+            return now;
+        }
+        seen = now;
+    }
 }
 
 impl Drop for Broker {

@@ -60,26 +60,27 @@ impl Drop for KafkaReader {
     }
 }
 
-/// Checks at CREATE that the topic exists, if the broker answers: `Ok(Some(partitions))`
-/// if it does, `Ok(None)` if the broker cannot be reached now (the reader will keep
-/// trying), an error with a hint if the topic is not there.
+/// What the broker says of a topic at CREATE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopicState {
+    Exists,
+    Missing,
+    /// The broker cannot be reached now (readers and writers keep trying).
+    Unreachable,
+}
+
+/// Asks the broker whether `topic` exists.
 pub fn check_topic(
     bootstrap_servers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,
-) -> Result<Option<usize>> {
+) -> Result<TopicState> {
     let consumer = consumer(bootstrap_servers, properties).map_err(kafka_error)?;
-    match partitions(&consumer, topic) {
-        Ok(partitions) if partitions.is_empty() => Err(WeirError::new(
-            SqlState::UNDEFINED_OBJECT,
-            format!("Kafka topic \"{topic}\" does not exist"),
-        )
-        .with_hint(format!(
-            "Create the topic on {bootstrap_servers} first; weir does not create the topics it reads or writes."
-        ))),
-        Ok(partitions) => Ok(Some(partitions.len())),
-        Err(_) => Ok(None),
-    }
+    Ok(match partitions(&consumer, topic) {
+        Ok(partitions) if partitions.is_empty() => TopicState::Missing,
+        Ok(_) => TopicState::Exists,
+        Err(_) => TopicState::Unreachable,
+    })
 }
 
 impl KafkaReader {

@@ -29,7 +29,7 @@ mod upsert;
 pub use avro_columns::{InferredColumn, inferred_columns};
 pub use decoder::{Decoded, Decoder};
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
-pub use kafka_reader::{KafkaReader, check_topic};
+pub use kafka_reader::{KafkaReader, TopicState, check_topic};
 pub use kafka_writer::{KafkaWriter, SinkStatus};
 pub use options::{KafkaOptions, OnError, StartupMode};
 pub use outbox::{Outbox, OutboxEntry, decode_messages, encode_messages};

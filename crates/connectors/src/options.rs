@@ -35,15 +35,19 @@ pub struct KafkaOptions {
     pub on_error: OnError,
     /// A record larger than this is a dead letter rather than decoded.
     pub max_record_bytes: usize,
+    /// `scan.topic.missing = 'wait'`: a topic that does not exist at CREATE is waited
+    /// for (and then read from its beginning) instead of refused.
+    pub wait_for_topic: bool,
 }
 
 /// The options a Kafka source accepts besides `properties.*`.
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "connector",
     "topic",
     "properties.bootstrap.server",
     "scan.startup.mode",
     "scan.startup.timestamp.millis",
+    "scan.topic.missing",
     "on_error",
     "max_record_bytes",
 ];
@@ -152,6 +156,15 @@ impl KafkaOptions {
                 .parse()
                 .map_err(|_| invalid(format!("max_record_bytes is not a number: {bytes}")))?,
         };
+        let wait_for_topic = match options.get("scan.topic.missing").unwrap_or("error") {
+            "error" => false,
+            "wait" => true,
+            other => {
+                return Err(invalid(format!(
+                    "scan.topic.missing must be 'error' or 'wait', not '{other}'"
+                )));
+            }
+        };
         Ok(KafkaOptions {
             topic: options.required("topic")?.to_owned(),
             bootstrap_servers: options.bootstrap_servers()?,
@@ -159,6 +172,7 @@ impl KafkaOptions {
             properties: options.properties(),
             on_error,
             max_record_bytes,
+            wait_for_topic,
         })
     }
 }
@@ -189,6 +203,7 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.startup, StartupMode::Earliest);
         assert_eq!(parsed.on_error, OnError::DeadLetter);
+        assert!(!parsed.wait_for_topic);
         assert_eq!(
             parsed.properties.get("fetch.max.bytes").map(String::as_str),
             Some("1000")
@@ -211,6 +226,7 @@ mod tests {
         assert!(with(("scan.startup.mode", "first")).contains("'first'"));
         assert!(with(("topik", "x")).contains("topik"));
         assert!(with(("on_error", "ignore")).contains("ignore"));
+        assert!(with(("scan.topic.missing", "create")).contains("'create'"));
         let missing = KafkaOptions::parse(&options(&base[..2])).unwrap_err();
         assert!(missing.message.contains("properties.bootstrap.server"));
     }

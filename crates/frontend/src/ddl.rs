@@ -18,7 +18,7 @@ use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Result, SqlState, WeirError};
-use weir_connectors::{SinkFormat, SinkOptions};
+use weir_connectors::{SinkFormat, SinkOptions, TopicState};
 use weir_sql::{ConnectorRelation, CreateConnector, CreateSink, ParsedStatement, SYSTEM_SCHEMA};
 use weir_storage::{
     EpochWrite, MaterializedViewTable, Store, StoredTable, TableDescriptor, ViewRows, keys,
@@ -334,9 +334,9 @@ pub(crate) async fn create_connector(
         return Ok(Outcome::command(tag));
     }
     catalog.check_name_free(&name.schema, &name.name)?;
-    let create = &with_schema_columns(create).await?;
-    let source = plan_source(database.context(), create).await?;
-    check_topic(
+    let mut create = with_schema_columns(create).await?;
+    let source = plan_source(database.context(), &create).await?;
+    let topic = check_topic(
         &source.options.bootstrap_servers,
         &source.options.properties,
         &source.options.topic,
@@ -344,9 +344,16 @@ pub(crate) async fn create_connector(
             ObjectKind::Table => "the table's reader",
             _ => "the source's readers",
         },
+        source.options.wait_for_topic,
         notices,
     )
     .await?;
+    if topic == TopicState::Missing {
+        // Waited for: all of the topic will be newer than the source, whatever the
+        // startup mode says, and a restart before it appears must not skip any of it.
+        create.set_option("scan.startup.mode", "earliest");
+        create.remove_option("scan.startup.timestamp.millis");
+    }
     let entry = CatalogEntry {
         id: catalog.next_id(),
         schema: name.schema,
@@ -359,31 +366,46 @@ pub(crate) async fn create_connector(
     Ok(Outcome::command(tag))
 }
 
-/// Checks at CREATE that `topic` exists; a broker that cannot be reached now is only a
-/// notice, since `who` (the source's readers, the sink) keeps trying.
+/// Checks at CREATE that `topic` exists. A broker that cannot be reached now is only a
+/// notice, since `who` (the source's readers, the sink) keeps trying; so is a missing
+/// topic that `who` is to `wait` for, read from its beginning once it exists.
 async fn check_topic(
     bootstrap_servers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,
     who: &str,
+    wait: bool,
     notices: &mut Vec<String>,
-) -> Result<()> {
-    let (servers, properties, topic) = (
+) -> Result<TopicState> {
+    let (servers, properties, name) = (
         bootstrap_servers.to_owned(),
         properties.clone(),
         topic.to_owned(),
     );
-    let reachable = tokio::task::spawn_blocking(move || {
-        weir_connectors::check_topic(&servers, &properties, &topic)
+    let state = tokio::task::spawn_blocking(move || {
+        weir_connectors::check_topic(&servers, &properties, &name)
     })
     .await
     .map_err(|e| WeirError::internal(format!("checking the topic failed: {e}")))??;
-    if reachable.is_none() {
-        notices.push(format!(
+    match state {
+        TopicState::Exists => {}
+        TopicState::Unreachable => notices.push(format!(
             "Kafka broker {bootstrap_servers} cannot be reached now; {who} will keep trying"
-        ));
+        )),
+        TopicState::Missing if wait => notices.push(format!(
+            "Kafka topic \"{topic}\" does not exist yet; {who} will wait for it and read it from its beginning"
+        )),
+        TopicState::Missing => {
+            return Err(WeirError::new(
+                SqlState::UNDEFINED_OBJECT,
+                format!("Kafka topic \"{topic}\" does not exist"),
+            )
+            .with_hint(format!(
+                "Create the topic on {bootstrap_servers} first (weir does not create the topics it reads or writes); a source or Kafka-fed table can wait for it with scan.topic.missing = 'wait'."
+            )));
+        }
     }
-    Ok(())
+    Ok(state)
 }
 
 /// A sink's options and its query planned for maintenance.
@@ -443,6 +465,7 @@ pub(crate) async fn create_sink(
         &planned.options.properties,
         &planned.options.topic,
         "the sink",
+        false,
         notices,
     )
     .await?;

@@ -46,6 +46,18 @@ fn bad_records() -> Vec<Record> {
     .collect()
 }
 
+/// Records `{"id": …}` for `ids`, over two partitions.
+fn events(ids: std::ops::Range<i64>) -> Vec<Record> {
+    ids.map(|id| {
+        (
+            (id % 2) as i32,
+            None,
+            format!(r#"{{"id": {id}}}"#).into_bytes(),
+        )
+    })
+    .collect()
+}
+
 async fn scalar(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client
         .query_one(sql, &[])
@@ -271,6 +283,52 @@ async fn source_ddl_is_checked_and_listed() {
     );
 }
 
+/// Told to wait, a source over a topic that does not exist yet says so, shows the error
+/// while it waits, and reads the topic once it is created: all of it, even with
+/// `scan.startup.mode = 'latest'` and weir down while the topic was created and written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_topic_is_waited_for() {
+    let broker = Broker::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(data.path());
+    let created = server.psql(&[
+        "-c",
+        &format!(
+            "CREATE SOURCE later (id BIGINT) WITH (connector = 'kafka', topic = 'later', \
+             properties.bootstrap.server = '{}', scan.topic.missing = 'wait', \
+             scan.startup.mode = 'latest') FORMAT PLAIN ENCODE JSON",
+            broker.address()
+        ),
+        "-c",
+        "CREATE MATERIALIZED VIEW later_ids AS SELECT id FROM later",
+    ]);
+    let notices = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{notices}");
+    assert!(
+        notices.contains("Kafka topic \"later\" does not exist yet"),
+        "{notices}"
+    );
+    let client = server.connect().await;
+    converge(
+        &client,
+        "SELECT count(*) FROM weir_catalog.source_partitions \
+         WHERE view_name = 'later_ids' AND last_error LIKE '%Unknown topic%'",
+        1,
+    )
+    .await;
+    assert!(server.stop());
+    broker.create_topic("later", 2).await;
+    broker.produce("later", &events(0..10));
+    let server = TestServer::start_in(data.path());
+    let client = server.connect().await;
+    broker.produce("later", &events(10..20));
+    converge(&client, "SELECT count(*) FROM later_ids", 20).await;
+    assert_eq!(
+        scalar(&client, "SELECT sum(id) FROM later_ids").await,
+        (0..20).sum::<i64>()
+    );
+}
+
 /// `on_error = 'skip'` and `'fail'` over the same topic, then the broker going away and
 /// coming back (librdkafka's mock cluster, which can take a broker down without losing
 /// its records).
@@ -297,16 +355,6 @@ async fn error_policies_and_a_broker_outage() {
             .await
             .unwrap();
     }
-    let events = |ids: std::ops::Range<i64>| -> Vec<Record> {
-        ids.map(|id| {
-            (
-                (id % 2) as i32,
-                None,
-                format!(r#"{{"id": {id}}}"#).into_bytes(),
-            )
-        })
-        .collect()
-    };
     produce(&address, "events", &events(0..100));
     produce(
         &address,

@@ -71,6 +71,17 @@ impl CreateConnector {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Sets the `WITH` option `key` (lower case) to `value`, replacing any value it had.
+    pub fn set_option(&mut self, key: &str, value: &str) {
+        self.remove_option(key);
+        self.options.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Removes the `WITH` option `key` (lower case), if given.
+    pub fn remove_option(&mut self, key: &str) {
+        self.options.retain(|(k, _)| k != key);
+    }
+
     /// The plain `CREATE TABLE` of the declared columns, which plans their types as any
     /// table's. Table constraints are left out: a primary key may name an `INCLUDE`d
     /// column (see [`CreateConnector::primary_key`]).

@@ -284,14 +284,9 @@ pub(crate) async fn create(
     };
     let name = QualifiedName::resolve(name)?;
     let mut catalog = database.catalog().lock().await;
-    if catalog.lookup(&name.schema, &name.name).is_some() && if_not_exists {
-        notices.push(format!(
-            "relation \"{}\" already exists, skipping",
-            name.name
-        ));
+    if !may_create(&catalog, &name, if_not_exists, "relation", notices)? {
         return Ok(Outcome::command(tag));
     }
-    catalog.check_name_free(&name.schema, &name.name)?;
     let definition = statement.to_string();
     if let Statement::CreateView(create) = statement
         && create.materialized
@@ -312,6 +307,23 @@ pub(crate) async fn create(
     Ok(Outcome::command(tag))
 }
 
+/// Whether a CREATE of `name` goes on: `false`, with a notice naming it a `what`, if it
+/// exists and IF NOT EXISTS says to skip; an error if it exists otherwise.
+fn may_create(
+    catalog: &Catalog,
+    name: &QualifiedName,
+    if_not_exists: bool,
+    what: &str,
+    notices: &mut Vec<String>,
+) -> Result<bool> {
+    if catalog.lookup(&name.schema, &name.name).is_some() && if_not_exists {
+        notices.push(format!("{what} \"{}\" already exists, skipping", name.name));
+        return Ok(false);
+    }
+    catalog.check_name_free(&name.schema, &name.name)?;
+    Ok(true)
+}
+
 /// `CREATE SOURCE` and `CREATE TABLE … WITH (connector = …)`: checks the definition and
 /// the topic, then commits the catalog entry. A source reads nothing until a materialized
 /// view reads it; a Kafka-fed table starts its reader at once.
@@ -325,15 +337,13 @@ pub(crate) async fn create_connector(
         ConnectorRelation::Table => (ObjectKind::Table, "CREATE TABLE"),
     };
     let name = QualifiedName::resolve(&create.name)?;
-    let mut catalog = database.catalog().lock().await;
-    if catalog.lookup(&name.schema, &name.name).is_some() && create.if_not_exists {
-        notices.push(format!(
-            "relation \"{}\" already exists, skipping",
-            name.name
-        ));
+    // The registry and the broker are asked without the catalog lock, so that a slow
+    // answer holds up no other DDL; the name is checked before and again after.
+    let catalog = database.catalog().lock().await;
+    if !may_create(&catalog, &name, create.if_not_exists, "relation", notices)? {
         return Ok(Outcome::command(tag));
     }
-    catalog.check_name_free(&name.schema, &name.name)?;
+    drop(catalog);
     let mut create = with_schema_columns(create).await?;
     let source = plan_source(database.context(), &create).await?;
     let topic = check_topic(
@@ -353,6 +363,10 @@ pub(crate) async fn create_connector(
         // startup mode says, and a restart before it appears must not skip any of it.
         create.set_option("scan.startup.mode", "earliest");
         create.remove_option("scan.startup.timestamp.millis");
+    }
+    let mut catalog = database.catalog().lock().await;
+    if !may_create(&catalog, &name, create.if_not_exists, "relation", notices)? {
+        return Ok(Outcome::command(tag));
     }
     let entry = CatalogEntry {
         id: catalog.next_id(),
@@ -437,11 +451,9 @@ pub(crate) async fn create_sink(
 ) -> Result<Outcome> {
     let name = QualifiedName::resolve(&create.name)?;
     let mut catalog = database.catalog().lock().await;
-    if catalog.lookup(&name.schema, &name.name).is_some() && create.if_not_exists {
-        notices.push(format!("sink \"{}\" already exists, skipping", name.name));
+    if !may_create(&catalog, &name, create.if_not_exists, "sink", notices)? {
         return Ok(Outcome::command("CREATE SINK"));
     }
-    catalog.check_name_free(&name.schema, &name.name)?;
     let context = database.context();
     let planned = plan_sink(context, &catalog, create).await?;
     let maintainer = database.maintainer();

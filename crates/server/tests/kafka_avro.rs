@@ -436,6 +436,28 @@ async fn avro_mistakes_are_refused_at_create() {
         "could not be asked",
     )
     .await;
+    // A registry that never answers holds up its own CREATE (for the request's 5 s),
+    // not another session's DDL.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let waiting = {
+        let other = server.connect().await;
+        let sql = format!(
+            "CREATE SOURCE slow {with} FORMAT PLAIN ENCODE AVRO (schema.registry = 'http://{}')",
+            silent.local_addr().unwrap()
+        );
+        tokio::spawn(async move { other.batch_execute(&sql).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client
+        .batch_execute("CREATE TABLE meanwhile (a INT)")
+        .await
+        .unwrap();
+    assert!(
+        !waiting.is_finished(),
+        "the CREATE that asks a silent registry ended before another session's CREATE TABLE"
+    );
+    let error = waiting.await.unwrap().unwrap_err();
+    assert_eq!(error.as_db_error().unwrap().code().code(), "58030");
     refused(
         format!("CREATE SOURCE s {with} FORMAT UPSERT ENCODE AVRO (schema.registry = '{url}')"),
         "0A000",

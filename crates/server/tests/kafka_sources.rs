@@ -259,10 +259,24 @@ async fn source_ddl_is_checked_and_listed() {
 
     client
         .batch_execute(&format!(
-            "CREATE SOURCE s (a INT) {with}; CREATE MATERIALIZED VIEW v AS SELECT a FROM s"
+            "CREATE SOURCE s (a INT) {}; CREATE MATERIALIZED VIEW v AS SELECT a FROM s",
+            with.replace("topic =", "properties.sasl.password = 'hunter2', topic =")
         ))
         .await
         .unwrap();
+    // The definition is shown with its secrets redacted.
+    let shown = client
+        .query_one(
+            "SELECT definition FROM weir_catalog.objects WHERE name = 's'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    assert!(
+        shown.contains("properties.sasl.password = '[REDACTED]'") && !shown.contains("hunter2"),
+        "{shown}"
+    );
     let listed: Vec<String> = support::first_column(&client, "SHOW SOURCES").await;
     assert_eq!(listed, ["s"]);
     // psql's \d describes a source by its columns.

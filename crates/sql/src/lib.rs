@@ -12,12 +12,14 @@
 
 mod column_names;
 mod connector_ddl;
+mod redact;
 mod sink_ddl;
 
 pub use connector_ddl::{
     ConnectorObject, ConnectorOption, ConnectorRelation, CreateConnector, DropConnector, Format,
     Include,
 };
+pub use redact::redacted;
 pub use sink_ddl::{CreateSink, SinkInput};
 
 use std::ops::ControlFlow;

@@ -1,5 +1,5 @@
-//! `weir_catalog.objects`: every table and view, with the SQL that created it and the
-//! objects it reads from.
+//! `weir_catalog.objects`: every table and view, with the SQL that created it (secrets
+//! redacted) and the objects it reads from.
 
 use std::sync::Arc;
 
@@ -44,7 +44,9 @@ fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
         strings(&entries, |entry| Some(entry.schema.clone())),
         strings(&entries, |entry| Some(entry.name.clone())),
         strings(&entries, |entry| Some(entry.kind.describe().to_owned())),
-        strings(&entries, |entry| Some(entry.definition.clone())),
+        strings(&entries, |entry| {
+            Some(weir_sql::redacted(&entry.definition))
+        }),
         strings(&entries, view_query),
         Arc::new(depends_on.finish()),
     ];

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{DB, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, DB, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 use weir_common::{Result, SqlState, WeirError};
 
 use crate::keys;
@@ -18,6 +20,10 @@ use crate::snapshot::ReadSnapshot;
 const FORMAT: &str = "weir-1/arrow-row-59";
 const FORMAT_KEY: &str = "format";
 const EPOCH_KEY: &str = "committed_epoch";
+/// The share of each memtable's memory given to its bloom filter.
+const MEMTABLE_BLOOM_RATIO: f64 = 0.05;
+/// Bloom filter bits per key in table files (about 1% false positives).
+const BLOOM_BITS_PER_KEY: f64 = 10.0;
 
 pub struct Store {
     db: Arc<DB>,
@@ -77,6 +83,15 @@ impl Store {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_compression_type(DBCompressionType::Lz4);
+        // Most point reads (a view row's multiplicity before it changes) ask for keys that
+        // do not exist yet: whole-key bloom filters, in the memtable and in every table
+        // file, answer those without searching.
+        options.set_memtable_whole_key_filtering(true);
+        options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+        let mut table_options = BlockBasedOptions::default();
+        table_options.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+        table_options.set_whole_key_filtering(true);
+        options.set_block_based_table_factory(&table_options);
         let db = DB::open(&options, dir).map_err(|e| {
             let text = e.to_string();
             if text.contains("lock") || text.contains("Resource temporarily unavailable") {

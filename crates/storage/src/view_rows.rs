@@ -3,9 +3,9 @@
 //! A view's rows need not be distinct (`SELECT customer FROM orders`), so each distinct
 //! row is stored once, under the view's id and the row's memcomparable encoding, with its
 //! multiplicity as the value. Rows therefore sort by their columns in SQL order, and the
-//! changes of an epoch become one put or delete per changed row.
+//! changes of an epoch become one put or delete per changed row, written in key order.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take;
@@ -52,7 +52,9 @@ impl ViewRows {
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
     ) -> Result<()> {
-        let mut changes: HashMap<Vec<u8>, i64> = HashMap::new();
+        // In key order: RocksDB's memtable inserts a key after the one before it without
+        // searching from the top, and the reads walk the same part of it.
+        let mut changes: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for chunk in chunks {
             let rows = self.converter.convert_columns(chunk.rows().columns())?;
             for (row, weight) in rows.iter().zip(chunk.weights().values()) {

@@ -6,7 +6,9 @@
 //! Every column is nullable, so that records of a later version without a field still
 //! fit. Records, arrays and maps become `jsonb`; enums `text`; fixed and bytes `bytea`.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::compute::can_cast_types;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use weir_common::json::is_json;
 use weir_common::{Result, SqlState, WeirError};
 
 use crate::avro::arrow_schema;
@@ -28,31 +30,17 @@ pub fn inferred_columns(format: &SourceFormat, topic: &str) -> Result<Vec<Inferr
             "CREATE SOURCE name (column type, …) WITH (…) FORMAT PLAIN ENCODE JSON; only ENCODE AVRO takes its columns from the schema.",
         ));
     };
-    let definition = match source {
-        AvroSchemaSource::Definition(definition) => definition.clone(),
-        AvroSchemaSource::Registry(registry) => {
-            let subject = format!("{topic}-value");
-            match registry.latest(&subject) {
-                Ok((_, schema)) => schema,
-                Err(RegistryError::NotFound(why)) => {
-                    return Err(WeirError::new(SqlState::UNDEFINED_OBJECT, why).with_hint(
-                        format!("Register the topic's value schema as subject \"{subject}\", or declare the columns."),
-                    ));
-                }
-                Err(RegistryError::Unreachable(why)) => {
-                    return Err(WeirError::new(SqlState::IO_ERROR, why).with_hint(
-                        "Without the registry the columns must be declared: CREATE SOURCE name (column type, …) …",
-                    ));
-                }
-            }
-        }
-    };
-    let schema = arrow_schema(&definition).map_err(|e| {
-        WeirError::new(
-            SqlState::INVALID_PARAMETER_VALUE,
-            format!("the Avro schema cannot be read: {e}"),
-        )
+    let definition = latest_definition(source, topic).map_err(|error| match error {
+        RegistryError::NotFound(why) => WeirError::new(SqlState::UNDEFINED_OBJECT, why)
+            .with_hint(format!(
+                "Register the topic's value schema as subject \"{}\", or declare the columns.",
+                value_subject(topic)
+            )),
+        RegistryError::Unreachable(why) => WeirError::new(SqlState::IO_ERROR, why).with_hint(
+            "Without the registry the columns must be declared: CREATE SOURCE name (column type, …) …",
+        ),
     })?;
+    let schema = readable_schema(&definition)?;
     if schema.fields().is_empty() {
         return Err(WeirError::new(
             SqlState::INVALID_PARAMETER_VALUE,
@@ -76,6 +64,82 @@ pub fn inferred_columns(format: &SourceFormat, topic: &str) -> Result<Vec<Inferr
             })
         })
         .collect()
+}
+
+/// Checks the columns `declared` for an Avro source against the schema its records are
+/// written with now (the subject's latest version, or the inline schema): records are
+/// matched to columns by field name, so a column that names no field would always be
+/// NULL (42703), and a column other than `jsonb` must be a type the field's values cast
+/// to (42804). `Ok(Some(notice))` if the registry cannot tell now (unreachable, or no
+/// such subject yet): the columns are not checked then. Other formats pass.
+pub fn check_declared_columns(
+    format: &SourceFormat,
+    topic: &str,
+    declared: &Schema,
+) -> Result<Option<String>> {
+    let SourceFormat::Plain(Encode::Avro(source)) = format else {
+        return Ok(None);
+    };
+    let definition = match latest_definition(source, topic) {
+        Ok(definition) => definition,
+        Err(RegistryError::NotFound(why) | RegistryError::Unreachable(why)) => {
+            return Ok(Some(format!(
+                "the declared columns were not checked against the Avro schema: {why}"
+            )));
+        }
+    };
+    let schema = readable_schema(&definition)?;
+    for column in declared.fields() {
+        let Some((_, field)) = schema.fields().find(column.name()) else {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(WeirError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!("column \"{}\" names no field of the Avro schema", column.name()),
+            )
+            .with_hint(format!(
+                "Its fields: {}. Columns are matched to fields by name; quote a column name to keep its case.",
+                names.join(", ")
+            )));
+        };
+        if !is_json(column) && !can_cast_types(field.data_type(), column.data_type()) {
+            return Err(WeirError::new(
+                SqlState::DATATYPE_MISMATCH,
+                format!(
+                    "column \"{}\" cannot hold Avro field \"{}\", whose values read as {}",
+                    column.name(),
+                    field.name(),
+                    sql_type(field.data_type()).unwrap_or_else(|| field.data_type().to_string())
+                ),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// The registry subject of `topic`'s values (the topic name strategy).
+fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+/// The schema records are written with now: inline, or the subject's latest version.
+fn latest_definition(
+    source: &AvroSchemaSource,
+    topic: &str,
+) -> std::result::Result<String, RegistryError> {
+    match source {
+        AvroSchemaSource::Definition(definition) => Ok(definition.clone()),
+        AvroSchemaSource::Registry(registry) => Ok(registry.latest(&value_subject(topic))?.1),
+    }
+}
+
+/// `definition` as the Arrow schema records decode into; 22023 if it cannot be read.
+fn readable_schema(definition: &str) -> Result<SchemaRef> {
+    arrow_schema(definition).map_err(|e| {
+        WeirError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("the Avro schema cannot be read: {e}"),
+        )
+    })
 }
 
 /// The SQL type of a column holding arrow-avro's decoding of a field.

@@ -26,7 +26,7 @@ mod sink_options;
 mod source_format;
 mod upsert;
 
-pub use avro_columns::{InferredColumn, inferred_columns};
+pub use avro_columns::{InferredColumn, check_declared_columns, inferred_columns};
 pub use decoder::{Decoded, Decoder};
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
 pub use kafka_reader::{KafkaReader, TopicState, check_topic};

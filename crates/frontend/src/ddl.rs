@@ -29,7 +29,7 @@ use crate::maintainer::{Maintainer, Output};
 use crate::materialized;
 use crate::materialized::PlannedView;
 use crate::outcome::Outcome;
-use crate::schema_columns::with_schema_columns;
+use crate::schema_columns::{check_declared, with_schema_columns};
 use crate::sinks::Sink;
 use crate::source_table::SourceTable;
 use crate::sources::SourceDefinition;
@@ -344,8 +344,12 @@ pub(crate) async fn create_connector(
         return Ok(Outcome::command(tag));
     }
     drop(catalog);
+    let declares_columns = !create.columns.is_empty();
     let mut create = with_schema_columns(create).await?;
     let source = plan_source(database.context(), &create).await?;
+    if declares_columns {
+        check_declared(&source, notices).await?;
+    }
     let topic = check_topic(
         &source.options.bootstrap_servers,
         &source.options.properties,

@@ -436,6 +436,33 @@ async fn avro_mistakes_are_refused_at_create() {
         "could not be asked",
     )
     .await;
+    // Declared columns are checked against the schema: each names a field, of a type
+    // the field's values cast to.
+    refused(
+        format!(
+            "CREATE SOURCE s (orderid BIGINT) {with} FORMAT PLAIN ENCODE AVRO (schema.definition = '{PAYMENT}')"
+        ),
+        "42703",
+        "names no field",
+    )
+    .await;
+    let tagged = r#"{"type": "record", "name": "Tagged", "fields": [
+        {"name": "tags", "type": {"type": "array", "items": "string"}}]}"#;
+    refused(
+        format!(
+            "CREATE SOURCE s (tags BIGINT) {with} FORMAT PLAIN ENCODE AVRO (schema.definition = '{tagged}')"
+        ),
+        "42804",
+        "read as jsonb",
+    )
+    .await;
+    client
+        .batch_execute(&format!(
+            "CREATE SOURCE cast_columns (order_id TEXT, cents BIGINT) {with} \
+             FORMAT PLAIN ENCODE AVRO (schema.definition = '{PAYMENT}')"
+        ))
+        .await
+        .unwrap();
     // A registry that never answers holds up its own CREATE (for the request's 5 s),
     // not another session's DDL.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

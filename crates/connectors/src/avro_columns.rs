@@ -5,6 +5,7 @@
 //!
 //! Every column is nullable, so that records of a later version without a field still
 //! fit. Records, arrays and maps become `jsonb`; enums `text`; fixed and bytes `bytea`.
+//! Columns declared by the user are checked against the same schema instead.
 
 use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};

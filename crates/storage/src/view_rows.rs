@@ -58,14 +58,15 @@ impl ViewRows {
         for chunk in chunks {
             let rows = self.converter.convert_columns(chunk.rows().columns())?;
             for (row, weight) in rows.iter().zip(chunk.weights().values()) {
-                *changes.entry(row.as_ref().to_vec()).or_default() += weight;
+                *changes
+                    .entry(keys::table_row(self.id, row.as_ref()))
+                    .or_default() += weight;
             }
         }
-        for (row, change) in changes {
+        for (key, change) in changes {
             if change == 0 {
                 continue;
             }
-            let key = keys::table_row(self.id, &row);
             let stored = match latest.get(&key)? {
                 Some(count) => decode_count(&count)?,
                 None => 0,

@@ -12,7 +12,7 @@
 //! that consumer group every few seconds, so that external tools can show the lag.
 //!
 //! When the broker cannot be reached the reader records the error (the status table
-//! shows it) and tries again with backoff, up to [`MAX_BACKOFF`], continuing from the
+//! shows it) and tries again with backoff (see [`crate::backoff`]), continuing from the
 //! last record it read.
 
 use std::collections::BTreeMap;
@@ -28,6 +28,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use weir_common::{Result, SqlState, StreamChunk, WeirError, now_micros};
 
+use crate::backoff::{FIRST_BACKOFF, back_off};
 use crate::decoder::{Decoded, Decoder};
 use crate::ingest::{DeadLetter, Ingest, Ingested};
 use crate::options::{KafkaOptions, OnError, StartupMode};
@@ -41,10 +42,6 @@ const BATCH_RECORDS: usize = 8192;
 const BATCH_LINGER: Duration = Duration::from_millis(20);
 /// How often the topic's partitions and high watermarks are looked up.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
-/// The first wait before trying to reach the broker (or a schema registry) again.
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait between attempts to reach the broker.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Metadata requests give up after this long.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -143,20 +140,6 @@ impl Reader {
         self.stop.load(Ordering::Acquire)
     }
 
-    /// Waits `backoff`, unless stopped meanwhile, and doubles it (up to [`MAX_BACKOFF`]);
-    /// whether the reader goes on.
-    fn back_off(&self, backoff: &mut Duration) -> bool {
-        let until = Instant::now() + *backoff;
-        *backoff = (*backoff * 2).min(MAX_BACKOFF);
-        while Instant::now() < until {
-            if self.stopped() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        true
-    }
-
     fn run(mut self) {
         let mut backoff = FIRST_BACKOFF;
         while !self.stopped() {
@@ -167,7 +150,7 @@ impl Reader {
                     tracing::warn!(topic = %self.options.topic, %error, "Kafka source retrying");
                     self.ingest
                         .report_error(-1, error.to_string(), now_micros());
-                    self.back_off(&mut backoff);
+                    back_off(&self.stop, &mut backoff);
                 }
             }
         }
@@ -336,7 +319,7 @@ impl Reader {
         while let Err(error) = self.decoder.fetch_schemas(records) {
             tracing::warn!(topic = %self.options.topic, %error, "Kafka source waiting for its schemas");
             self.ingest.report_error(-1, error, now_micros());
-            if !self.back_off(&mut backoff) {
+            if !back_off(&self.stop, &mut backoff) {
                 return false;
             }
         }

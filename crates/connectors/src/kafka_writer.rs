@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use weir_common::now_micros;
 
+use crate::backoff::{FIRST_BACKOFF, back_off};
 use crate::kafka_reader::{consumer, partitions};
 use crate::outbox::{Outbox, OutboxEntry};
 use crate::sink_options::{Delivery, SinkOptions};
@@ -48,8 +49,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reading the progress topic gives up after this long.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(120);
-/// The longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The environment variable that names a failpoint: a point where the process aborts,
 /// for tests of the crashes exactly-once delivery exists to survive, at moments a kill
@@ -136,7 +135,7 @@ struct Progress {
 
 impl Writer {
     fn run(self) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         while !self.stopped() {
             match self.session() {
                 Ok(()) => return,
@@ -147,11 +146,7 @@ impl Writer {
                     status.last_error_at = Some(now_micros());
                 }
             }
-            let until = Instant::now() + backoff;
-            while Instant::now() < until && !self.stopped() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            back_off(&self.stop, &mut backoff);
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod avro;
 mod avro_columns;
+mod backoff;
 mod csv;
 mod debezium;
 mod decoder;

@@ -13,7 +13,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::avro::{array, double, framed, long, string};
-use support::kafka::{Broker, Record};
+use support::kafka::{Broker, Record, RefusalSetting};
 use support::schema_registry::SchemaRegistry;
 use support::{TestServer, text_rows as rows};
 
@@ -373,15 +373,13 @@ async fn avro_records_feed_views_through_schema_versions_outages_and_restarts() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn avro_mistakes_are_refused_at_create() {
-    let broker = Broker::start();
-    broker.create_topic("t", 1).await;
+    let RefusalSetting {
+        broker: _broker,
+        server,
+        client,
+        with,
+    } = RefusalSetting::start().await;
     let registry = SchemaRegistry::start();
-    let server = TestServer::start();
-    let client = server.connect().await;
-    let with = format!(
-        "WITH (connector = 'kafka', topic = 't', properties.bootstrap.server = '{}')",
-        broker.address()
-    );
     let refused = |sql: String, code: &'static str, text: &'static str| {
         support::assert_refused(&client, sql, code, text)
     };

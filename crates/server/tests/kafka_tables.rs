@@ -10,7 +10,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::kafka::{Broker, Record};
+use support::kafka::{Broker, Record, RefusalSetting};
 use support::{TestServer, text_rows as rows};
 
 const REGIONS: [&str; 4] = ["north", "south", "east", "west"];
@@ -387,14 +387,12 @@ async fn upsert_debezium_and_csv_records_keep_tables_and_views_exact() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn format_mistakes_are_refused_at_create() {
-    let broker = Broker::start();
-    broker.create_topic("t", 1).await;
-    let server = TestServer::start();
-    let client = server.connect().await;
-    let with = format!(
-        "WITH (connector = 'kafka', topic = 't', properties.bootstrap.server = '{}')",
-        broker.address()
-    );
+    let RefusalSetting {
+        broker,
+        server: _server,
+        client,
+        with,
+    } = RefusalSetting::start().await;
     let refused = |sql: String, code: &'static str, text: &'static str| {
         support::assert_refused(&client, sql, code, text)
     };

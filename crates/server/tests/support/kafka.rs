@@ -14,7 +14,7 @@ use rdkafka::message::Message as _;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::free_port;
+use super::{TestServer, free_port};
 
 /// A record to produce: partition, key, value (an empty value is sent as none at all: a
 /// tombstone).
@@ -72,6 +72,34 @@ impl Broker {
     /// Sends `records` (partition, key, value) and waits until the broker has them all.
     pub fn produce(&self, topic: &str, records: &[Record]) {
         produce(&self.address(), topic, records);
+    }
+}
+
+/// The setting of the tests of CREATE refusals: a broker with the one-partition topic
+/// `t`, a weir server, a client of it, and the `WITH (…)` clause that names the topic.
+pub struct RefusalSetting {
+    pub broker: Broker,
+    pub server: TestServer,
+    pub client: tokio_postgres::Client,
+    pub with: String,
+}
+
+impl RefusalSetting {
+    pub async fn start() -> RefusalSetting {
+        let broker = Broker::start();
+        broker.create_topic("t", 1).await;
+        let server = TestServer::start();
+        let client = server.connect().await;
+        let with = format!(
+            "WITH (connector = 'kafka', topic = 't', properties.bootstrap.server = '{}')",
+            broker.address()
+        );
+        RefusalSetting {
+            broker,
+            server,
+            client,
+            with,
+        }
     }
 }
 

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 WEIR_ORACLE_CASES="${1:-100000}" WEIR_ORACLE_SEED="${2:-1}" \
-    cargo test --workspace --test oracle -- --nocapture
+    cargo test --release --workspace --test oracle -- --nocapture

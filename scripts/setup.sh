@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing weir needs beyond the Rust toolchain, on Debian:
-# clang's library for RocksDB's bindings, the PostgreSQL client (psql) and server
-# (benchmarks compare against it), and for the tests Python's PostgreSQL driver and the
-# tansu Kafka-protocol broker (built once into ~/.cache/weir/tools).
+# clang's library for RocksDB's bindings, OpenSSL's headers for librdkafka, the PostgreSQL
+# client (psql) and server (benchmarks compare against it), and with --tests Python's
+# PostgreSQL driver and the noida-db Kafka broker (a prebuilt binary from PyPI, into
+# ~/.cache/weir/tools/noida-db). Nothing is compiled here.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(libclang-dev clang postgresql-client postgresql python3-pip)
+packages=(libclang-dev clang libssl-dev pkg-config make postgresql-client postgresql python3-pip)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -19,16 +20,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" = "--tests" ]; then
-  python3 -c 'import psycopg' 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.1' 2>&1 | grep -v 'Running pip as' >&2 || true
-  python3 -c 'import psycopg' || { echo "setup: psycopg did not install" >&2; exit 1; }
-fi
+pip_install() {
+  python3 -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | grep -v 'Running pip as' >&2 || true
+}
 
 if [ "${1:-}" = "--tests" ]; then
-  tansu="$HOME/.cache/weir/tools/bin/tansu"
-  if [ ! -x "$tansu" ]; then
-    echo "setup: building the tansu Kafka broker for the tests (about 10 minutes, once)" >&2
-    cargo install --quiet tansu --version 0.6.0 --features dynostore --root "$HOME/.cache/weir/tools"
+  python3 -c 'import psycopg' 2>/dev/null || pip_install 'psycopg[binary]>=3.1'
+  python3 -c 'import psycopg' || { echo "setup: psycopg did not install" >&2; exit 1; }
+
+  noida="$HOME/.cache/weir/tools/noida-db"
+  if [ ! -x "$noida/noida_db/noida-db" ]; then
+    echo "setup: installing the noida-db Kafka broker for the tests" >&2
+    pip_install --target "$noida" 'noida-db==0.2.3'
+    [ -x "$noida/noida_db/noida-db" ] || { echo "setup: noida-db did not install" >&2; exit 1; }
   fi
 fi

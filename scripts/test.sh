@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every check and test weir has: formatting, lints,
 # unit tests, and end-to-end tests against the real weir binary (sqllogictest files in
-# sql/, psql, drivers, restarts, and 1,000 cases of the materialized-view oracle).
+# sql/, psql, drivers, Kafka against a real broker, restarts, and 1,000 cases of the
+# materialized-view oracle). Everything is built with `--release`, the profile
+# `scripts/run.sh` builds, so the dependencies are compiled once for both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 source scripts/env.sh
 
-# Every change leaves new test executables (hundreds of MB each) in the shared build
-# cache; keep only the newest two of each name (a binary and its own unit tests share
-# a name), so that repeated runs do not fill the disk.
-deps="$CARGO_TARGET_DIR/debug/deps"
+# Every change leaves new test executables (tens of MB each) in the shared build cache;
+# keep only the newest two of each name (a binary and its own unit tests share a name),
+# so that repeated runs do not fill the disk.
+deps="$CARGO_TARGET_DIR/release/deps"
 if [ -d "$deps" ]; then
     find "$deps" -maxdepth 1 -type f -executable ! -name '*.*' -printf '%T@ %f\n' |
         sort -rn |
@@ -18,13 +20,13 @@ if [ -d "$deps" ]; then
         while read -r stale; do rm -f "$deps/$stale"; done
 fi
 
+echo "== one build of the dependencies for the server and the tests"
+python3 scripts/check-shared-build.py
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --workspace --quiet
+cargo test --release --workspace --quiet
 echo "== driver tests (psycopg)"
-# `cargo test` built this binary for the end-to-end tests; building it alone would
-# resolve different dependency features and compile DataFusion a second time.
-WEIR_BIN="$CARGO_TARGET_DIR/debug/weir" python3 tests/drivers/psycopg_test.py
+WEIR_BIN="$CARGO_TARGET_DIR/release/weir" python3 tests/drivers/psycopg_test.py

@@ -1,4 +1,4 @@
-//! `FORMAT PLAIN ENCODE AVRO` end to end against a real broker (tansu), a schema
+//! `FORMAT PLAIN ENCODE AVRO` end to end against a real broker (noida-db), a schema
 //! registry speaking the registry's REST API over HTTP, and the real weir binary.
 //!
 //! A source declared without columns takes them from the subject's latest schema; records

@@ -1,4 +1,4 @@
-//! Kafka sources end to end: a real broker (tansu), the real weir binary, psql's wire
+//! Kafka sources end to end: a real broker (noida-db), the real weir binary, psql's wire
 //! protocol. Views over a source are compared with the batch answer over the same
 //! records; bad records land in the dead-letter table; restarts (clean and killed)
 //! neither lose nor double a record.

@@ -1,5 +1,5 @@
 //! Kafka-fed tables and the source formats beyond plain JSON, end to end against a real
-//! broker (tansu) and the real weir binary: an UPSERT JSON table and a DEBEZIUM JSON
+//! broker (noida-db) and the real weir binary: an UPSERT JSON table and a DEBEZIUM JSON
 //! table, kept by primary key, and a CSV source, feeding views with a join and
 //! aggregations. Each table must equal a model that applies the same records; each view
 //! must equal the batch answer over the model's rows; bad records of every format land

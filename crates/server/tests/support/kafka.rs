@@ -1,5 +1,6 @@
-//! A real Kafka-protocol broker for end-to-end tests: tansu, installed by
-//! `scripts/setup.sh --tests`, on a free port, in memory, stopped when dropped.
+//! A real Kafka broker for end-to-end tests: noida-db (a prebuilt binary installed by
+//! `scripts/setup.sh --tests`), on a free port, with its data in a temporary directory,
+//! stopped when dropped.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -23,42 +24,46 @@ pub type Record = (i32, Option<Vec<u8>>, Vec<u8>);
 pub struct Broker {
     child: Child,
     pub port: u16,
+    _data: tempfile::TempDir,
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        let tansu = std::env::var("WEIR_TANSU").unwrap_or_else(|_| {
+        let noida = std::env::var("WEIR_NOIDA_DB").unwrap_or_else(|_| {
             format!(
-                "{}/.cache/weir/tools/bin/tansu",
+                "{}/.cache/weir/tools/noida-db/noida_db/noida-db",
                 std::env::var("HOME").unwrap()
             )
         });
         assert!(
-            std::path::Path::new(&tansu).exists(),
-            "no Kafka broker at {tansu}: run `bash scripts/setup.sh --tests` first"
+            std::path::Path::new(&noida).exists(),
+            "no Kafka broker at {noida}: run `bash scripts/setup.sh --tests` first"
         );
+        let data = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
+        let child = Command::new(&noida)
+            .args(["start", "--only", "kafka", "--host", "127.0.0.1"])
+            .args(["--kafka-port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(data.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tansu starts");
+            .expect("noida-db starts");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "noida-db did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Broker { child, port }
+        Broker {
+            child,
+            port,
+            _data: data,
+        }
     }
 
     pub fn address(&self) -> String {

@@ -27,12 +27,12 @@ def free_port():
 
 
 class Weir:
-    def __init__(self):
+    def __init__(self, env=None):
         self.dir = tempfile.TemporaryDirectory()
         self.port = free_port()
         self.process = subprocess.Popen(
             [os.environ["WEIR_BIN"], "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.dir.name],
-            env={**os.environ, "RUST_LOG": "warn"},
+            env={**os.environ, "RUST_LOG": "warn", **(env or {})},
         )
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -132,6 +132,23 @@ def check_transactions_and_errors(weir):
         except psycopg.errors.UndefinedTable:
             conn.rollback()
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def check_password_logins(_weir):
+    """100 SCRAM logins on a server of its own, with a wrong password before every tenth."""
+    weir = Weir(env={"WEIR_PASSWORD": "py-s3cret"})
+    try:
+        for attempt in range(100):
+            if attempt % 10 == 0:
+                try:
+                    weir.connect(password="wrong").close()
+                    raise AssertionError("a wrong password was accepted")
+                except psycopg.OperationalError as error:
+                    assert "password" in str(error), error
+            with weir.connect(password="py-s3cret") as conn:
+                assert conn.execute("SELECT 2 + 2").fetchone() == (4,)
+    finally:
+        weir.stop()
 
 
 def main():

@@ -7,49 +7,69 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SqlState(&'static str);
 
+/// Declares each code as a constant of [`SqlState`], and the list of them all.
+macro_rules! sql_states {
+    ($($name:ident = $code:literal,)*) => {
+        impl SqlState {
+            $(pub const $name: SqlState = SqlState($code);)*
+
+            /// Every code weir reports.
+            const ALL: &[SqlState] = &[$(SqlState::$name),*];
+        }
+    };
+}
+
+sql_states! {
+    SUCCESSFUL_COMPLETION = "00000",
+    WARNING = "01000",
+    FEATURE_NOT_SUPPORTED = "0A000",
+    INVALID_CATALOG_NAME = "3D000",
+    INVALID_SCHEMA_NAME = "3F000",
+    DATA_EXCEPTION = "22000",
+    STRING_DATA_RIGHT_TRUNCATION = "22001",
+    NUMERIC_VALUE_OUT_OF_RANGE = "22003",
+    INVALID_DATETIME_FORMAT = "22007",
+    DIVISION_BY_ZERO = "22012",
+    INVALID_PARAMETER_VALUE = "22023",
+    CHARACTER_NOT_IN_REPERTOIRE = "22021",
+    INVALID_TEXT_REPRESENTATION = "22P02",
+    BAD_COPY_FILE_FORMAT = "22P04",
+    NOT_NULL_VIOLATION = "23502",
+    UNIQUE_VIOLATION = "23505",
+    ACTIVE_SQL_TRANSACTION = "25001",
+    NO_ACTIVE_SQL_TRANSACTION = "25P01",
+    IN_FAILED_SQL_TRANSACTION = "25P02",
+    INVALID_PASSWORD = "28P01",
+    DEPENDENT_OBJECTS_STILL_EXIST = "2BP01",
+    INSUFFICIENT_PRIVILEGE = "42501",
+    SYNTAX_ERROR = "42601",
+    UNDEFINED_COLUMN = "42703",
+    UNDEFINED_FUNCTION = "42883",
+    UNDEFINED_TABLE = "42P01",
+    UNDEFINED_OBJECT = "42704",
+    DUPLICATE_TABLE = "42P07",
+    DUPLICATE_OBJECT = "42710",
+    DATATYPE_MISMATCH = "42804",
+    WRONG_OBJECT_TYPE = "42809",
+    INVALID_COLUMN_REFERENCE = "42P10",
+    INVALID_TABLE_DEFINITION = "42P16",
+    AMBIGUOUS_COLUMN = "42702",
+    GROUPING_ERROR = "42803",
+    PROGRAM_LIMIT_EXCEEDED = "54000",
+    STATEMENT_TOO_COMPLEX = "54001",
+    QUERY_CANCELED = "57014",
+    CANT_CHANGE_RUNTIME_PARAM = "55P02",
+    DISK_FULL = "53100",
+    IO_ERROR = "58030",
+    PROTOCOL_VIOLATION = "08P01",
+    INTERNAL_ERROR = "XX000",
+}
+
 impl SqlState {
-    pub const SUCCESSFUL_COMPLETION: SqlState = SqlState("00000");
-    pub const WARNING: SqlState = SqlState("01000");
-    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
-    pub const INVALID_CATALOG_NAME: SqlState = SqlState("3D000");
-    pub const INVALID_SCHEMA_NAME: SqlState = SqlState("3F000");
-    pub const DATA_EXCEPTION: SqlState = SqlState("22000");
-    pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
-    pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
-    pub const INVALID_DATETIME_FORMAT: SqlState = SqlState("22007");
-    pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
-    pub const INVALID_PARAMETER_VALUE: SqlState = SqlState("22023");
-    pub const CHARACTER_NOT_IN_REPERTOIRE: SqlState = SqlState("22021");
-    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState("22P02");
-    pub const BAD_COPY_FILE_FORMAT: SqlState = SqlState("22P04");
-    pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
-    pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
-    pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25001");
-    pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25P01");
-    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState("25P02");
-    pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
-    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
-    pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState("42501");
-    pub const SYNTAX_ERROR: SqlState = SqlState("42601");
-    pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
-    pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
-    pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
-    pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
-    pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
-    pub const DUPLICATE_OBJECT: SqlState = SqlState("42710");
-    pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
-    pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
-    pub const INVALID_COLUMN_REFERENCE: SqlState = SqlState("42P10");
-    pub const INVALID_TABLE_DEFINITION: SqlState = SqlState("42P16");
-    pub const AMBIGUOUS_COLUMN: SqlState = SqlState("42702");
-    pub const GROUPING_ERROR: SqlState = SqlState("42803");
-    pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
-    pub const QUERY_CANCELED: SqlState = SqlState("57014");
-    pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = SqlState("55P02");
-    pub const DISK_FULL: SqlState = SqlState("53100");
-    pub const IO_ERROR: SqlState = SqlState("58030");
-    pub const PROTOCOL_VIOLATION: SqlState = SqlState("08P01");
-    pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
+    /// The code `code` names, if weir reports it.
+    pub fn from_code(code: &str) -> Option<SqlState> {
+        SqlState::ALL.iter().copied().find(|state| state.0 == code)
+    }
 
     /// The five-character code, e.g. `"42P01"`.
     pub fn code(self) -> &'static str {

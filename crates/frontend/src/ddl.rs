@@ -584,7 +584,7 @@ async fn create_materialized(
     .await?;
     write.put(&keys::catalog_entry(entry.id), &entry.encode());
     store.commit(write)?;
-    let table = MaterializedViewTable::new(rows, store.clone());
+    let table = MaterializedViewTable::new(rows, store.clone(), entry.name.clone());
     database
         .context()
         .register_table(reference(&entry), Arc::new(table))?;
@@ -713,6 +713,7 @@ pub(crate) async fn drop_objects(
         if entry.kind == ObjectKind::Sink {
             prefixes.push(keys::sink_prefix(entry.id));
         }
+        write.delete(&keys::view_failure(entry.id));
         for prefix in prefixes {
             let end = keys::prefix_end(&prefix).expect("object prefixes are never all 0xFF");
             write.delete_range(&prefix, &end);

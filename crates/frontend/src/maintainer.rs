@@ -18,6 +18,14 @@
 //! Barriers also take what Kafka sources' readers have read (see `crate::sources`) and
 //! commit it with the views' changes.
 //!
+//! A change that one view cannot take — its aggregate overflows, its operator fails or
+//! panics — fails that view alone (see `weir_storage::ViewFailure`): the failure is
+//! committed with the epoch, the view and the views and sinks that read it are no longer
+//! maintained, and reading it answers with the failure; every other table and view goes
+//! on. A statement's own change is never refused for a view's sake, as PostgreSQL never
+//! refuses a write because of a materialized view over the table. Only a storage error
+//! (a full disk, a failed read) fails the statement, or the barrier, as a whole.
+//!
 //! If anything fails before the commit, the affected dataflows are rebuilt from the last
 //! committed state, so memory never runs ahead of disk.
 
@@ -26,11 +34,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
-use weir_common::{Result, StreamChunk, WeirError};
+use weir_common::{Result, SqlState, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
 use weir_storage::{
     ChangeObserver, EpochWrite, PendingChange, PendingChanges, ReadSnapshot, Store, StoredTable,
-    ViewRows,
+    ViewFailure, ViewRows,
 };
 use weir_stream::Dataflow;
 
@@ -88,6 +96,8 @@ struct View {
     plan: StreamPlan,
     dataflow: Dataflow,
     output: Output,
+    /// Why the view is no longer maintained, if it failed.
+    failure: Option<ViewFailure>,
 }
 
 struct Views {
@@ -200,6 +210,11 @@ impl Maintainer {
         let dataflow = Dataflow::new(id, plan.clone(), &snapshot)?;
         self.start_readers(id, &plan, &snapshot)?;
         self.adopt(id, reference, plan, dataflow, output);
+        if let Some(failure) = ViewFailure::read(id, &snapshot)? {
+            if let Some(view) = self.lock().views.iter_mut().find(|view| view.id == id) {
+                view.failure = Some(failure);
+            }
+        }
         Ok(())
     }
 
@@ -272,6 +287,7 @@ impl Maintainer {
             plan,
             dataflow,
             output,
+            failure: None,
         });
     }
 
@@ -344,11 +360,12 @@ impl Maintainer {
         result
     }
 
-    /// Rebuilds every dataflow from the last committed state.
+    /// Rebuilds every dataflow, and which views failed, from the last committed state.
     fn reload(&self, views: &mut Views) -> Result<()> {
         let snapshot = self.store.snapshot();
         for view in &mut views.views {
             view.dataflow = Dataflow::new(view.id, view.plan.clone(), &snapshot)?;
+            view.failure = ViewFailure::read(view.id, &snapshot)?;
         }
         Ok(())
     }
@@ -422,7 +439,8 @@ fn contain_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 
 /// Sends `inputs` (changes of tables, in order) through every view that reads them, and
 /// those views' changes through the views that read them. Each view's new rows are
-/// written once, from all its changes together.
+/// written once, from all its changes together. A view that cannot take its changes
+/// fails (see the module doc), and so does every view that reads a failed one.
 fn propagate(
     views: &mut [View],
     errors: &mut ErrorLog,
@@ -431,16 +449,50 @@ fn propagate(
     write: &mut EpochWrite,
 ) -> Result<()> {
     let mut pending: Vec<Input> = inputs.to_vec();
+    let mut failed: Vec<(TableReference, ViewFailure)> = views
+        .iter()
+        .filter_map(|view| Some((view.reference.clone(), view.failure.clone()?)))
+        .collect();
     for view in views.iter_mut() {
-        let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
-        let mut out = Vec::new();
-        for input in &pending {
-            if sources.contains(&input.relation)
-                && input.only_view.is_none_or(|only| only == view.id)
-            {
-                out.push(view.dataflow.push(&input.relation, &input.changes)?);
-            }
+        if view.failure.is_some() {
+            continue;
         }
+        let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
+        if let Some((source, failure)) = failed.iter().find(|(name, _)| sources.contains(name)) {
+            let error = WeirError::new(
+                failure.state,
+                format!("it reads \"{source}\", which failed: {}", failure.message),
+            );
+            fail(view, &error, write);
+            failed.push((
+                view.reference.clone(),
+                view.failure.clone().expect("just failed"),
+            ));
+            continue;
+        }
+        let pushed = contain_panics(|| {
+            let mut out = Vec::new();
+            for input in &pending {
+                if sources.contains(&input.relation)
+                    && input.only_view.is_none_or(|only| only == view.id)
+                {
+                    out.push(view.dataflow.push(&input.relation, &input.changes)?);
+                }
+            }
+            Ok(out)
+        });
+        let out = match pushed {
+            Ok(out) => out,
+            Err(error) if is_storage_error(&error) => return Err(error),
+            Err(error) => {
+                fail(view, &error, write);
+                failed.push((
+                    view.reference.clone(),
+                    view.failure.clone().expect("just failed"),
+                ));
+                continue;
+            }
+        };
         if out.is_empty() {
             continue;
         }
@@ -454,6 +506,21 @@ fn propagate(
         }
     }
     Ok(())
+}
+
+/// Stops maintaining `view`, storing why in `write`. Its dataflow may hold part of the
+/// failed change; it is not used again (and is rebuilt if `write` does not commit).
+fn fail(view: &mut View, error: &WeirError, write: &mut EpochWrite) {
+    tracing::error!(view = %view.reference, %error, "materialized view failed; it is no longer maintained");
+    let failure = ViewFailure::of(error);
+    failure.record(view.id, write);
+    view.failure = Some(failure);
+}
+
+/// Whether `error` comes from the disk rather than from the view: the statement (or
+/// barrier) fails and is tried again, the view does not.
+fn is_storage_error(error: &WeirError) -> bool {
+    [SqlState::DISK_FULL, SqlState::IO_ERROR].contains(&error.state)
 }
 
 /// See [`Maintainer::is_append_only`]; `ids` are the relations' ids by name.

@@ -122,7 +122,8 @@ pub(crate) async fn resume(
 ) -> Result<()> {
     let planned = plan_view(&context.state(), catalog, create).await?;
     let rows = Arc::new(ViewRows::try_new(id, planned.schema)?);
-    let table = MaterializedViewTable::new(rows.clone(), store.clone());
+    let table =
+        MaterializedViewTable::new(rows.clone(), store.clone(), reference.table().to_owned());
     context.register_table(reference.clone(), Arc::new(table))?;
     maintainer.resume(id, reference, planned.plan, Output::Rows(rows))
 }

@@ -16,7 +16,7 @@ use weir_frontend::{Database, Session, Settings};
 
 use crate::errors::notice;
 use crate::server::Authentication;
-use crate::startup::WeirStartup;
+use crate::startup::{Credentials, WeirStartup};
 
 /// Serves the simple and the extended query protocol for every connection.
 pub(crate) struct QueryHandler {
@@ -66,10 +66,13 @@ where
     Ok(())
 }
 
-/// Everything pgwire needs to serve a connection.
+/// Everything pgwire needs to serve a connection. The query and cancel handlers are
+/// shared; each connection gets a start-up handler of its own (pgwire asks for it once per
+/// connection), as its authentication exchange has state.
 pub(crate) struct WeirHandlers {
     query: Arc<QueryHandler>,
-    startup: Arc<WeirStartup>,
+    credentials: Credentials,
+    connections: Arc<ConnectionManager>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
@@ -81,8 +84,9 @@ impl WeirHandlers {
         });
         WeirHandlers {
             query: Arc::new(QueryHandler { database, parser }),
-            startup: Arc::new(WeirStartup::new(authentication, connections.clone())),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            credentials: Credentials::new(authentication),
+            cancel: Arc::new(DefaultCancelHandler::new(connections.clone())),
+            connections,
         }
     }
 }
@@ -97,7 +101,10 @@ impl PgWireServerHandlers for WeirHandlers {
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
-        self.startup.clone()
+        Arc::new(WeirStartup::new(
+            &self.credentials,
+            self.connections.clone(),
+        ))
     }
 
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {

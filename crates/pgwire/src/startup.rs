@@ -4,6 +4,12 @@
 //! A weir server holds one database, `weir`; asking for another is refused with 3D000 as
 //! PostgreSQL does. Authentication is off by default (any user name is accepted), or a
 //! single password checked in cleartext or with SCRAM-SHA-256.
+//!
+//! Each connection gets its own start-up handler: SCRAM is a conversation of several
+//! messages whose state belongs to one connection. The password is salted once, at start
+//! (salting is slow on purpose). A failed login is answered only after
+//! [`FAILED_LOGIN_DELAY`], as PostgreSQL's `auth_delay` does, so that guessing passwords
+//! takes time.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -48,9 +54,12 @@ impl ServerParameterProvider for WeirParameters {
     }
 }
 
+/// How long a failed login waits before its error is sent.
+pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The one password of a server that requires one, already salted for SCRAM.
-#[derive(Debug)]
-struct ServerPassword {
+#[derive(Clone, Debug)]
+pub(crate) struct ServerPassword {
     cleartext: Vec<u8>,
     salt: Vec<u8>,
     salted: Vec<u8>,
@@ -68,20 +77,16 @@ impl AuthSource for ServerPassword {
     }
 }
 
-enum Method {
+/// What a client must show to log in, prepared once for every connection.
+#[derive(Clone, Debug)]
+pub(crate) enum Credentials {
     Trust,
-    Cleartext(CleartextPasswordAuthStartupHandler<ServerPassword, WeirParameters>),
-    Scram(SASLAuthStartupHandler<WeirParameters>),
+    Cleartext(ServerPassword),
+    Scram(ServerPassword),
 }
 
-pub(crate) struct WeirStartup {
-    method: Method,
-    connections: Arc<ConnectionManager>,
-    pids: RandomPidSecretKeyGenerator,
-}
-
-impl WeirStartup {
-    pub fn new(authentication: Authentication, connections: Arc<ConnectionManager>) -> Self {
+impl Credentials {
+    pub fn new(authentication: Authentication) -> Credentials {
         let password = |password: String, scram: bool| {
             let salt: Vec<u8> = rand::random::<[u8; 16]>().to_vec();
             ServerPassword {
@@ -91,14 +96,41 @@ impl WeirStartup {
                 scram,
             }
         };
-        let method = match authentication {
-            Authentication::Trust => Method::Trust,
-            Authentication::Cleartext { password: secret } => Method::Cleartext(
-                CleartextPasswordAuthStartupHandler::new(password(secret, false), WeirParameters)
+        match authentication {
+            Authentication::Trust => Credentials::Trust,
+            Authentication::Cleartext { password: secret } => {
+                Credentials::Cleartext(password(secret, false))
+            }
+            Authentication::Scram { password: secret } => {
+                Credentials::Scram(password(secret, true))
+            }
+        }
+    }
+}
+
+enum Method {
+    Trust,
+    Cleartext(CleartextPasswordAuthStartupHandler<ServerPassword, WeirParameters>),
+    Scram(SASLAuthStartupHandler<WeirParameters>),
+}
+
+/// The start-up of one connection.
+pub(crate) struct WeirStartup {
+    method: Method,
+    connections: Arc<ConnectionManager>,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+impl WeirStartup {
+    pub fn new(credentials: &Credentials, connections: Arc<ConnectionManager>) -> Self {
+        let method = match credentials {
+            Credentials::Trust => Method::Trust,
+            Credentials::Cleartext(password) => Method::Cleartext(
+                CleartextPasswordAuthStartupHandler::new(password.clone(), WeirParameters)
                     .with_connection_manager(connections.clone()),
             ),
-            Authentication::Scram { password: secret } => {
-                let mut scram = ScramAuth::new(Arc::new(password(secret, true)));
+            Credentials::Scram(password) => {
+                let mut scram = ScramAuth::new(Arc::new(password.clone()));
                 scram.set_iterations(SCRAM_ITERATIONS);
                 Method::Scram(
                     SASLAuthStartupHandler::new(Arc::new(WeirParameters))
@@ -164,10 +196,14 @@ impl StartupHandler for WeirStartup {
                 ));
             }
         }
-        match &self.method {
-            Method::Trust => self.trust(client, &message).await,
+        let result = match &self.method {
+            Method::Trust => return self.trust(client, &message).await,
             Method::Cleartext(handler) => handler.on_startup(client, message).await,
             Method::Scram(handler) => handler.on_startup(client, message).await,
+        };
+        if result.is_err() {
+            tokio::time::sleep(FAILED_LOGIN_DELAY).await;
         }
+        result
     }
 }

@@ -25,10 +25,15 @@ struct Args {
     #[arg(long, env = "WEIR_DATA_DIR", default_value = "./weir-data")]
     data_dir: PathBuf,
 
-    /// Require this password from every client. Without it, any user name is accepted
-    /// without a password.
+    /// Require this password from every client. Without it (or --password-file), any user
+    /// name is accepted without a password. Prefer the environment variable or
+    /// --password-file: other users of the machine can read a command line.
     #[arg(long, env = "WEIR_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+
+    /// Require the password held in this file (its first line) from every client.
+    #[arg(long, env = "WEIR_PASSWORD_FILE", conflicts_with = "password")]
+    password_file: Option<PathBuf>,
 
     /// How a password is checked, when one is required.
     #[arg(
@@ -65,6 +70,12 @@ enum AuthMethod {
     Cleartext,
 }
 
+/// The stack of every thread that runs statements: parsing, planning and evaluating a
+/// statement recurse once per level of its syntax tree, up to `weir_sql::MAX_DEPTH` levels
+/// (deeper statements are refused before they are parsed). Only the pages a thread
+/// touches take memory.
+const STATEMENT_STACK_BYTES: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_default_env()
@@ -76,6 +87,7 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(STATEMENT_STACK_BYTES)
         .build()
     {
         Ok(runtime) => runtime,
@@ -101,7 +113,17 @@ async fn serve(args: Args) -> Result<(), String> {
     let database = Database::open(&args.data_dir, &options)
         .await
         .map_err(|error| error.to_string())?;
-    let authentication = match (args.password, args.auth_method) {
+    if std::env::args().any(|arg| arg == "--password" || arg.starts_with("--password=")) {
+        tracing::warn!(
+            "--password on the command line can be read by other users of this machine; \
+             use WEIR_PASSWORD or --password-file"
+        );
+    }
+    let password = match &args.password_file {
+        Some(path) => Some(read_password(path)?),
+        None => args.password,
+    };
+    let authentication = match (password, args.auth_method) {
         (None, _) => Authentication::Trust,
         (Some(password), AuthMethod::Scram) => Authentication::Scram { password },
         (Some(password), AuthMethod::Cleartext) => Authentication::Cleartext { password },
@@ -123,6 +145,17 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     tracing::info!("weir stopped");
     Ok(())
+}
+
+/// The first line of a password file, without its line ending.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read the password file {}: {error}", path.display()))?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        return Err(format!("the password file {} is empty", path.display()));
+    }
+    Ok(password)
 }
 
 /// Completes on SIGINT or SIGTERM.

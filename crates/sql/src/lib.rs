@@ -12,6 +12,7 @@
 
 mod column_names;
 mod connector_ddl;
+mod depth;
 mod redact;
 mod sink_ddl;
 
@@ -19,6 +20,7 @@ pub use connector_ddl::{
     ConnectorObject, ConnectorOption, ConnectorRelation, CreateConnector, DropConnector, Format,
     Include,
 };
+pub use depth::MAX_DEPTH;
 pub use redact::redacted;
 pub use sink_ddl::{CreateSink, SinkInput};
 
@@ -32,7 +34,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use weir_common::{Position, Result, WeirError};
 
@@ -87,9 +89,16 @@ impl std::fmt::Display for ParsedStatement {
 /// statement with no options (see [`is_flush`]), alone or among other statements. So is
 /// connector DDL (`CREATE SOURCE`, `CREATE SINK`, their `DROP`s), as its own kinds of
 /// statement.
+///
+/// A statement whose syntax tree would be deeper than [`MAX_DEPTH`] is refused with 54001
+/// (see `depth`).
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|error| at_character(syntax_error(error.into()), sql))?;
+    depth::check_depth(&tokens)?;
     let mut statements =
-        parse_with_extensions(sql).map_err(|error| at_character(syntax_error(error), sql))?;
+        parse_with_extensions(tokens).map_err(|error| at_character(syntax_error(error), sql))?;
     let all_sql = statements
         .iter()
         .all(|statement| matches!(statement, ParsedStatement::Sql(_)));
@@ -130,9 +139,11 @@ pub fn parse_sql(sql: &str) -> Result<Statement> {
 
 /// The statements of `sql` as sqlparser's PostgreSQL dialect parses them, with `FLUSH`
 /// alone between semicolons taken as weir's, and connector DDL parsed by weir.
-fn parse_with_extensions(sql: &str) -> std::result::Result<Vec<ParsedStatement>, ParserError> {
+fn parse_with_extensions(
+    tokens: Vec<TokenWithSpan>,
+) -> std::result::Result<Vec<ParsedStatement>, ParserError> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -223,6 +234,9 @@ fn answer_view_definitions(statement: &mut Statement) {
 }
 
 fn syntax_error(error: ParserError) -> WeirError {
+    if matches!(error, ParserError::RecursionLimitExceeded) {
+        return depth::too_deep();
+    }
     WeirError::from(datafusion::error::DataFusionError::SQL(
         Box::new(error),
         None,

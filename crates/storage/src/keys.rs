@@ -13,6 +13,7 @@ pub enum Space {
     SourceOffsets = 0x06,
     DeadLetters = 0x07,
     Sinks = 0x08,
+    ViewFailures = 0x09,
 }
 
 /// Key of a bookkeeping value in the `Meta` space.
@@ -99,6 +100,13 @@ pub fn source_offset(owner_id: u32, source_id: u32, partition: i32) -> Vec<u8> {
 pub fn source_offsets_prefix(owner_id: u32) -> Vec<u8> {
     let mut key = vec![Space::SourceOffsets as u8];
     key.extend_from_slice(&owner_id.to_be_bytes());
+    key
+}
+
+/// Key of the failure of a materialized view or sink that stopped being maintained.
+pub fn view_failure(object_id: u32) -> Vec<u8> {
+    let mut key = vec![Space::ViewFailures as u8];
+    key.extend_from_slice(&object_id.to_be_bytes());
     key
 }
 

@@ -44,6 +44,7 @@ mod store;
 mod table;
 mod table_changes;
 mod table_sink;
+mod view_failure;
 mod view_rows;
 mod view_table;
 
@@ -53,5 +54,6 @@ pub use row_codec::RowCodec;
 pub use snapshot::ReadSnapshot;
 pub use store::{EpochWrite, Store};
 pub use table::{StoredTable, TableDescriptor};
+pub use view_failure::ViewFailure;
 pub use view_rows::ViewRows;
 pub use view_table::MaterializedViewTable;

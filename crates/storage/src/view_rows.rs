@@ -41,6 +41,11 @@ impl ViewRows {
         })
     }
 
+    /// The view's object id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }

@@ -1,5 +1,6 @@
 //! A materialized view as DataFusion sees it: a read-only table whose scan reads the
-//! view's rows from the statement's snapshot.
+//! view's rows from the statement's snapshot — or answers with the view's failure, if it
+//! failed as of that snapshot (see `view_failure`).
 
 use std::sync::Arc;
 
@@ -14,17 +15,20 @@ use datafusion::physical_plan::ExecutionPlan;
 use weir_common::WeirError;
 
 use crate::store::Store;
+use crate::view_failure::ViewFailure;
 use crate::view_rows::ViewRows;
 
 #[derive(Debug)]
 pub struct MaterializedViewTable {
     rows: Arc<ViewRows>,
     store: Arc<Store>,
+    /// The view's name, for its failure's message.
+    name: String,
 }
 
 impl MaterializedViewTable {
-    pub fn new(rows: Arc<ViewRows>, store: Arc<Store>) -> Self {
-        MaterializedViewTable { rows, store }
+    pub fn new(rows: Arc<ViewRows>, store: Arc<Store>, name: String) -> Self {
+        MaterializedViewTable { rows, store, name }
     }
 }
 
@@ -47,6 +51,11 @@ impl TableProvider for MaterializedViewTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.store.statement_snapshot(state);
+        if let Some(failure) =
+            ViewFailure::read(self.rows.id(), &snapshot).map_err(WeirError::into_datafusion)?
+        {
+            return Err(failure.reading_error(&self.name).into_datafusion());
+        }
         let rows = self.rows.clone();
         let batches = tokio::task::spawn_blocking(move || rows.read(&snapshot))
             .await

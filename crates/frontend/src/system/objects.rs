@@ -1,5 +1,6 @@
 //! `weir_catalog.objects`: every table and view, with the SQL that created it (secrets
-//! redacted) and the objects it reads from.
+//! redacted), the objects it reads from, and why it failed, for a materialized view or
+//! sink that is no longer maintained.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::Statement;
 use weir_catalog::{CatalogEntry, ObjectKind};
 use weir_common::Result;
-use weir_storage::{ReadSnapshot, Store};
+use weir_storage::{ReadSnapshot, Store, ViewFailure};
 
 use super::SystemTable;
 use crate::database::catalog_entries;
@@ -27,6 +28,7 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
             DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true))),
             false,
         ),
+        Field::new("failure", DataType::Utf8, true),
     ]));
     SystemTable::new("objects", schema, Box::new(rows), store)
 }
@@ -34,8 +36,13 @@ pub(super) fn table(store: Arc<Store>) -> SystemTable {
 fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let entries = catalog_entries(snapshot)?;
     let mut depends_on = ListBuilder::new(Int64Builder::new());
+    let mut failures = Vec::with_capacity(entries.len());
     for entry in &entries {
         depends_on.append_value(entry.depends_on.iter().map(|id| Some(i64::from(*id))));
+        failures.push(
+            ViewFailure::read(entry.id, snapshot)?
+                .map(|failure| format!("{}: {}", failure.state, failure.message)),
+        );
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(
@@ -49,6 +56,7 @@ fn rows(snapshot: &ReadSnapshot, schema: &SchemaRef) -> Result<RecordBatch> {
         }),
         strings(&entries, view_query),
         Arc::new(depends_on.finish()),
+        Arc::new(failures.into_iter().collect::<StringArray>()),
     ];
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

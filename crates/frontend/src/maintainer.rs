@@ -210,10 +210,10 @@ impl Maintainer {
         let dataflow = Dataflow::new(id, plan.clone(), &snapshot)?;
         self.start_readers(id, &plan, &snapshot)?;
         self.adopt(id, reference, plan, dataflow, output);
-        if let Some(failure) = ViewFailure::read(id, &snapshot)? {
-            if let Some(view) = self.lock().views.iter_mut().find(|view| view.id == id) {
-                view.failure = Some(failure);
-            }
+        if let Some(failure) = ViewFailure::read(id, &snapshot)?
+            && let Some(view) = self.lock().views.iter_mut().find(|view| view.id == id)
+        {
+            view.failure = Some(failure);
         }
         Ok(())
     }

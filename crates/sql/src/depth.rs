@@ -29,10 +29,8 @@ pub(crate) fn check_depth(tokens: &[TokenWithSpan]) -> Result<()> {
     for token in tokens {
         match &token.token {
             Token::LParen | Token::LBracket => levels.push(0),
-            Token::RParen | Token::RBracket => {
-                if levels.len() > 1 {
-                    depth -= levels.pop().unwrap_or(0);
-                }
+            Token::RParen | Token::RBracket if levels.len() > 1 => {
+                depth -= levels.pop().unwrap_or(0);
             }
             Token::Comma => {
                 let last = levels.last_mut().expect("the outermost level stays");

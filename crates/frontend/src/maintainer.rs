@@ -209,12 +209,15 @@ impl Maintainer {
         let snapshot = self.store.snapshot();
         let dataflow = Dataflow::new(id, plan.clone(), &snapshot)?;
         self.start_readers(id, &plan, &snapshot)?;
-        self.adopt(id, reference, plan, dataflow, output);
-        if let Some(failure) = ViewFailure::read(id, &snapshot)?
-            && let Some(view) = self.lock().views.iter_mut().find(|view| view.id == id)
-        {
-            view.failure = Some(failure);
-        }
+        let failure = ViewFailure::read(id, &snapshot)?;
+        self.insert(View {
+            id,
+            reference,
+            plan,
+            dataflow,
+            output,
+            failure,
+        });
         Ok(())
     }
 
@@ -279,9 +282,7 @@ impl Maintainer {
         dataflow: Dataflow,
         output: Output,
     ) {
-        let mut views = self.lock();
-        views.relations.insert(id, reference.clone());
-        views.views.push(View {
+        self.insert(View {
             id,
             reference,
             plan,
@@ -289,6 +290,12 @@ impl Maintainer {
             output,
             failure: None,
         });
+    }
+
+    fn insert(&self, view: View) {
+        let mut views = self.lock();
+        views.relations.insert(view.id, view.reference.clone());
+        views.views.push(view);
     }
 
     /// Stops maintaining (and forgets the name of) a dropped object.
@@ -458,38 +465,28 @@ fn propagate(
             continue;
         }
         let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
-        if let Some((source, failure)) = failed.iter().find(|(name, _)| sources.contains(name)) {
-            let error = WeirError::new(
+        let pushed = match failed.iter().find(|(name, _)| sources.contains(name)) {
+            Some((source, failure)) => Err(WeirError::new(
                 failure.state,
                 format!("it reads \"{source}\", which failed: {}", failure.message),
-            );
-            fail(view, &error, write);
-            failed.push((
-                view.reference.clone(),
-                view.failure.clone().expect("just failed"),
-            ));
-            continue;
-        }
-        let pushed = contain_panics(|| {
-            let mut out = Vec::new();
-            for input in &pending {
-                if sources.contains(&input.relation)
-                    && input.only_view.is_none_or(|only| only == view.id)
-                {
-                    out.push(view.dataflow.push(&input.relation, &input.changes)?);
+            )),
+            None => contain_panics(|| {
+                let mut out = Vec::new();
+                for input in &pending {
+                    if sources.contains(&input.relation)
+                        && input.only_view.is_none_or(|only| only == view.id)
+                    {
+                        out.push(view.dataflow.push(&input.relation, &input.changes)?);
+                    }
                 }
-            }
-            Ok(out)
-        });
+                Ok(out)
+            }),
+        };
         let out = match pushed {
             Ok(out) => out,
             Err(error) if is_storage_error(&error) => return Err(error),
             Err(error) => {
-                fail(view, &error, write);
-                failed.push((
-                    view.reference.clone(),
-                    view.failure.clone().expect("just failed"),
-                ));
+                failed.push((view.reference.clone(), fail(view, &error, write)));
                 continue;
             }
         };
@@ -508,13 +505,15 @@ fn propagate(
     Ok(())
 }
 
-/// Stops maintaining `view`, storing why in `write`. Its dataflow may hold part of the
-/// failed change; it is not used again (and is rebuilt if `write` does not commit).
-fn fail(view: &mut View, error: &WeirError, write: &mut EpochWrite) {
+/// Stops maintaining `view`, storing why in `write`, and returns why. Its dataflow may hold
+/// part of the failed change; it is not used again (and is rebuilt if `write` does not
+/// commit).
+fn fail(view: &mut View, error: &WeirError, write: &mut EpochWrite) -> ViewFailure {
     tracing::error!(view = %view.reference, %error, "materialized view failed; it is no longer maintained");
     let failure = ViewFailure::of(error);
     failure.record(view.id, write);
-    view.failure = Some(failure);
+    view.failure = Some(failure.clone());
+    failure
 }
 
 /// Whether `error` comes from the disk rather than from the view: the statement (or

@@ -16,9 +16,16 @@ use weir_pgwire::{Authentication, Server};
 #[derive(Parser, Debug)]
 #[command(name = "weir", version)]
 struct Args {
-    /// Address and port to accept PostgreSQL connections on.
+    /// Address and port to accept PostgreSQL connections on. Port 0 takes a free port
+    /// (see --address-file).
     #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:5488")]
     listen: String,
+
+    /// When ready for clients, write the address weir listens on (`host:port`, one line)
+    /// to this file, replacing it atomically. Scripts that start weir with port 0 read
+    /// the port from it.
+    #[arg(long, env = "WEIR_ADDRESS_FILE")]
+    address_file: Option<PathBuf>,
 
     /// Directory that holds all of weir's data; created if missing. Only one weir at a
     /// time may use it.
@@ -138,6 +145,9 @@ async fn serve(args: Args) -> Result<(), String> {
             _ => format!("cannot listen on {}: {error}", args.listen),
         })?;
     let address = server.local_addr().map_err(|error| error.to_string())?;
+    if let Some(path) = &args.address_file {
+        write_address_file(path, address)?;
+    }
     tracing::info!(%address, data_dir = %args.data_dir.display(), "weir is ready");
     server.run(shutdown_signal()).await;
     if let Err(error) = database.shutdown().await {
@@ -145,6 +155,16 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     tracing::info!("weir stopped");
     Ok(())
+}
+
+/// Writes `address` to `path` through a temporary file and a rename, so that a reader
+/// sees either no file or the whole address.
+fn write_address_file(path: &std::path::Path, address: std::net::SocketAddr) -> Result<(), String> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, format!("{address}\n"))
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|error| format!("cannot write the address file {}: {error}", path.display()))
 }
 
 /// The first line of a password file, without its line ending.

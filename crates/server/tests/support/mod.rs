@@ -11,6 +11,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Waits for `child` to write its address to `address_file` and returns its port; panics
+/// if it exits first or takes longer than a minute.
+fn wait_until_ready(child: &mut Child, address_file: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(address_file) {
+            let address: std::net::SocketAddr = text.trim().parse().expect("an address");
+            return address.port();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("weir exited before it was ready: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("weir did not become ready within a minute");
+}
+
 /// A `weir` process on a free port, stopped when dropped.
 pub struct TestServer {
     child: Option<Child>,
@@ -18,6 +35,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// Keeps a temporary data directory alive as long as the server.
     _temp: Option<tempfile::TempDir>,
+    /// Holds the file the server writes its address to.
+    _address_dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -44,10 +63,13 @@ impl TestServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> TestServer {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+        // weir takes a free port itself and names it in the address file: a port chosen
+        // here could be taken by another test before weir binds it.
+        let address_dir = tempfile::tempdir().expect("temporary directory");
+        let address_file = address_dir.path().join("address");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["--listen", "127.0.0.1:0", "--address-file"])
+            .arg(&address_file)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra_args)
@@ -56,25 +78,14 @@ impl TestServer {
             .stdin(Stdio::null())
             .spawn()
             .expect("weir starts");
-        let server = TestServer {
+        let port = wait_until_ready(&mut child, &address_file);
+        TestServer {
             child: Some(child),
             port,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
-        };
-        server.wait_until_ready();
-        server
-    }
-
-    fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            _address_dir: address_dir,
         }
-        panic!("weir did not start listening on port {}", self.port);
     }
 
     pub fn connection_string(&self) -> String {
@@ -204,9 +215,17 @@ pub async fn assert_refused(client: &tokio_postgres::Client, sql: String, code: 
     assert!(error.message().contains(text), "{sql}: {}", error.message());
 }
 
+/// A port free now for a process the test starts (a broker, a registry), chosen at random
+/// below the kernel's ephemeral range (32768–60999 by default), so that no client's source
+/// port and no `bind` to port 0 — weir's own, in the tests — can take it before that
+/// process binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    use std::hash::BuildHasher;
+    loop {
+        let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+        let port = 20_000 + (random % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

@@ -470,6 +470,13 @@ pub(crate) fn partitions(
         .collect())
 }
 
+/// A client librdkafka refuses to create was misconfigured by the statement's
+/// properties (22023); anything else is the broker's or the network's (58030).
 fn kafka_error(error: rdkafka::error::KafkaError) -> WeirError {
-    WeirError::new(SqlState::IO_ERROR, format!("Kafka: {error}"))
+    let state = match error {
+        rdkafka::error::KafkaError::ClientConfig(..)
+        | rdkafka::error::KafkaError::ClientCreation(_) => SqlState::INVALID_PARAMETER_VALUE,
+        _ => SqlState::IO_ERROR,
+    };
+    WeirError::new(state, format!("Kafka: {error}"))
 }

@@ -10,11 +10,13 @@
 mod avro;
 mod avro_columns;
 mod backoff;
+mod connect_policy;
 mod csv;
 mod debezium;
 mod decoder;
 mod ingest;
 mod json;
+mod kafka_properties;
 mod kafka_reader;
 mod kafka_writer;
 mod options;
@@ -28,6 +30,7 @@ mod source_format;
 mod upsert;
 
 pub use avro_columns::{InferredColumn, check_declared_columns, inferred_columns};
+pub use connect_policy::{AllowedHost, ConnectPolicy};
 pub use decoder::{Decoded, Decoder};
 pub use ingest::{DeadLetter, Ingest, Ingested, PartitionStatus};
 pub use kafka_reader::{KafkaReader, TopicState, check_topic};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use weir_common::{Result, SqlState, WeirError};
 
+use crate::kafka_properties;
+
 /// Where a new consumer starts reading each partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartupMode {
@@ -96,13 +98,16 @@ impl<'a> OptionList<'a> {
     }
 
     /// The librdkafka settings given as `properties.<name>`, but for the bootstrap
-    /// servers (see [`OptionList::bootstrap_servers`]).
-    pub fn properties(&self) -> BTreeMap<String, String> {
+    /// servers (see [`OptionList::bootstrap_servers`]); each must be one a statement may
+    /// set (see the `kafka_properties` module).
+    pub fn properties(&self) -> Result<BTreeMap<String, String>> {
         self.options
             .iter()
             .filter(|(key, _)| key != "properties.bootstrap.server")
-            .filter_map(|(key, value)| {
-                Some((key.strip_prefix("properties.")?.to_owned(), value.clone()))
+            .filter_map(|(key, value)| Some((key.strip_prefix("properties.")?, value)))
+            .map(|(name, value)| {
+                kafka_properties::check(name)?;
+                Ok((name.to_owned(), value.clone()))
             })
             .collect()
     }
@@ -169,7 +174,7 @@ impl KafkaOptions {
             topic: options.required("topic")?.to_owned(),
             bootstrap_servers: options.bootstrap_servers()?,
             startup,
-            properties: options.properties(),
+            properties: options.properties()?,
             on_error,
             max_record_bytes,
             wait_for_topic,

@@ -165,7 +165,7 @@ impl SinkOptions {
         Ok(SinkOptions {
             topic: options.required("topic")?.to_owned(),
             bootstrap_servers: options.bootstrap_servers()?,
-            properties: options.properties(),
+            properties: options.properties()?,
             format,
             primary_key,
             delivery,

@@ -15,6 +15,7 @@ use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
 use weir_common::{Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
+use crate::connector_access::ConnectorAccess;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
@@ -28,6 +29,7 @@ pub struct Database {
     catalog_version: AtomicU64,
     maintainer: Arc<Maintainer>,
     context: SessionContext,
+    connector_access: ConnectorAccess,
 }
 
 impl std::fmt::Debug for Database {
@@ -45,6 +47,8 @@ pub struct DatabaseOptions {
     pub barrier_interval: Duration,
     /// How many records `weir_catalog.source_dead_letters` keeps; older ones are dropped.
     pub max_dead_letters: u64,
+    /// Who may create connectors, and what they may reach.
+    pub connector_access: ConnectorAccess,
 }
 
 impl Database {
@@ -74,6 +78,7 @@ impl Database {
             catalog_version: AtomicU64::new(0),
             maintainer,
             context,
+            connector_access: options.connector_access.clone(),
         }))
     }
 
@@ -95,6 +100,10 @@ impl Database {
 
     pub(crate) fn catalog(&self) -> &Mutex<Catalog> {
         &self.catalog
+    }
+
+    pub(crate) fn connector_access(&self) -> &ConnectorAccess {
+        &self.connector_access
     }
 
     pub(crate) fn maintainer(&self) -> &Maintainer {

@@ -329,13 +329,20 @@ fn may_create(
 /// view reads it; a Kafka-fed table starts its reader at once.
 pub(crate) async fn create_connector(
     database: &Database,
+    user: &str,
     create: &CreateConnector,
     notices: &mut Vec<String>,
 ) -> Result<Outcome> {
-    let (kind, tag) = match create.relation {
-        ConnectorRelation::Source => (ObjectKind::Source, "CREATE SOURCE"),
-        ConnectorRelation::Table => (ObjectKind::Table, "CREATE TABLE"),
+    let (kind, tag, what) = match create.relation {
+        ConnectorRelation::Source => (ObjectKind::Source, "CREATE SOURCE", "a source"),
+        ConnectorRelation::Table => (ObjectKind::Table, "CREATE TABLE", "a connector-fed table"),
     };
+    database.connector_access().check(
+        user,
+        what,
+        &create.options,
+        format_options(create.format.as_ref()),
+    )?;
     let name = QualifiedName::resolve(&create.name)?;
     // The registry and the broker are asked without the catalog lock, so that a slow
     // answer holds up no other DDL; the name is checked before and again after.
@@ -382,6 +389,11 @@ pub(crate) async fn create_connector(
     };
     commit_and_register(database, &mut catalog, entry).await?;
     Ok(Outcome::command(tag))
+}
+
+/// The options of a connector's `FORMAT … ENCODE … (options)`, if it has one.
+fn format_options(format: Option<&weir_sql::Format>) -> &[weir_sql::ConnectorOption] {
+    format.map_or(&[], |format| &format.options)
 }
 
 /// Checks at CREATE that `topic` exists. A broker that cannot be reached now is only a
@@ -450,9 +462,16 @@ async fn plan_sink(
 /// delivering.
 pub(crate) async fn create_sink(
     database: &Database,
+    user: &str,
     create: &CreateSink,
     notices: &mut Vec<String>,
 ) -> Result<Outcome> {
+    database.connector_access().check(
+        user,
+        "a sink",
+        &create.options,
+        format_options(create.format.as_ref()),
+    )?;
     let name = QualifiedName::resolve(&create.name)?;
     let mut catalog = database.catalog().lock().await;
     if !may_create(&catalog, &name, create.if_not_exists, "sink", notices)? {

@@ -10,6 +10,7 @@
 mod barrier;
 mod bounded_log;
 mod bytea_input;
+mod connector_access;
 mod copy;
 mod copy_format;
 mod database;
@@ -31,10 +32,12 @@ mod transaction;
 mod type_planner;
 mod view_errors;
 
+pub use connector_access::ConnectorAccess;
 pub use copy_format::CopyFormat;
 pub use database::{Database, DatabaseOptions};
 pub use outcome::{Outcome, Prepared};
 pub use session::Session;
 pub use settings::Settings;
 pub use transaction::TransactionState;
+pub use weir_connectors::{AllowedHost, ConnectPolicy};
 pub use weir_sql::parse;

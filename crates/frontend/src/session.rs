@@ -42,6 +42,9 @@ pub struct Session {
     reported_changes: Vec<(String, String)>,
     /// A `COPY … FROM STDIN` receiving its data.
     pending_copy: Option<PendingCopy>,
+    /// The user name the client logged in with, which privileges are checked against
+    /// (`SET SESSION AUTHORIZATION` changes only the setting).
+    login_user: String,
 }
 
 impl Session {
@@ -50,6 +53,7 @@ impl Session {
         let user = settings.get("session_authorization").unwrap_or_default();
         functions::register_for_session(&context, backend_pid, &user);
         Session {
+            login_user: user,
             database,
             context,
             settings,
@@ -203,13 +207,20 @@ impl Session {
         match statement {
             ParsedStatement::Sql(statement) => self.dispatch_sql(statement, parameters, plan).await,
             ParsedStatement::CreateConnector(create) => {
-                let result =
-                    ddl::create_connector(&self.database, &create, &mut self.notices).await;
+                let result = ddl::create_connector(
+                    &self.database,
+                    &self.login_user,
+                    &create,
+                    &mut self.notices,
+                )
+                .await;
                 self.database.catalog_changed();
                 result
             }
             ParsedStatement::CreateSink(create) => {
-                let result = ddl::create_sink(&self.database, &create, &mut self.notices).await;
+                let result =
+                    ddl::create_sink(&self.database, &self.login_user, &create, &mut self.notices)
+                        .await;
                 self.database.catalog_changed();
                 result
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
-use weir_frontend::{Database, DatabaseOptions};
+use weir_frontend::{AllowedHost, ConnectPolicy, ConnectorAccess, Database, DatabaseOptions};
 use weir_pgwire::{Authentication, Server};
 
 /// weir, a streaming SQL database that speaks PostgreSQL.
@@ -61,6 +61,26 @@ struct Args {
     #[arg(long, env = "WEIR_MAX_DEAD_LETTERS", default_value_t = 100_000)]
     max_dead_letters: u64,
 
+    /// The user names that may create sources, connector-fed tables and sinks
+    /// (comma-separated). weir has no roles; see the README's section "Security".
+    #[arg(
+        long,
+        env = "WEIR_SUPERUSERS",
+        default_value = "weir",
+        value_delimiter = ','
+    )]
+    superusers: Vec<String>,
+
+    /// The only hosts connectors may reach (Kafka brokers, schema registries, OAuth token
+    /// endpoints), comma-separated `host` or `host:port`. Without it, any host.
+    #[arg(long, env = "WEIR_ALLOWED_CONNECT_HOSTS")]
+    allowed_connect_hosts: Option<String>,
+
+    /// The directory whose files (certificates, keys, keytabs) connectors may name in
+    /// `properties.*.location` options. Without it, connectors can name no file.
+    #[arg(long, env = "WEIR_SECRETS_DIR")]
+    secrets_dir: Option<PathBuf>,
+
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
     /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
@@ -113,9 +133,23 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
+    let allowed_hosts = match &args.allowed_connect_hosts {
+        Some(list) => Some(
+            AllowedHost::parse_list(list)
+                .map_err(|error| format!("--allowed-connect-hosts: {error}"))?,
+        ),
+        None => None,
+    };
     let options = DatabaseOptions {
         barrier_interval: Duration::from_millis(args.barrier_interval_ms),
         max_dead_letters: args.max_dead_letters,
+        connector_access: ConnectorAccess {
+            superusers: args.superusers.clone(),
+            policy: ConnectPolicy {
+                allowed_hosts,
+                secrets_dir: args.secrets_dir.clone(),
+            },
+        },
     };
     let database = Database::open(&args.data_dir, &options)
         .await

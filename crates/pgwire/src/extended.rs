@@ -18,6 +18,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tracing::Instrument;
+use weir_common::{SqlState, WeirError};
 use weir_frontend::{Database, Prepared};
 
 use crate::errors::to_pgwire;
@@ -97,9 +98,10 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         let types = prepared.parameter_types();
         let types: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+        check_binary_parameters(portal, &types)?;
         let parameters = match json_parameters_as_text(portal) {
-            Some(portal) => deserialize_parameters(&portal, &types)?,
-            None => deserialize_parameters(portal, &types)?,
+            Some(portal) => decode_parameters(&portal, &types)?,
+            None => decode_parameters(portal, &types)?,
         };
         let session = session_of(client, &self.database);
         let mut guard = session.lock().await;
@@ -114,6 +116,74 @@ impl ExtendedQueryHandler for QueryHandler {
             Err(error) => Err(to_pgwire(error)),
         }
     }
+}
+
+/// The byte length of a PostgreSQL binary format of fixed size.
+fn fixed_binary_length(pg_type: &Type) -> Option<usize> {
+    Some(match *pg_type {
+        Type::BOOL | Type::CHAR => 1,
+        Type::INT2 => 2,
+        Type::INT4 | Type::FLOAT4 | Type::DATE | Type::OID => 4,
+        Type::INT8 | Type::FLOAT8 | Type::TIME | Type::TIMESTAMP | Type::TIMESTAMPTZ => 8,
+        Type::INTERVAL | Type::UUID => 16,
+        _ => return None,
+    })
+}
+
+/// Refuses, as PostgreSQL does, a binary parameter whose type has a fixed size it does
+/// not have (`arrow-pg` would read past its end).
+fn check_binary_parameters(
+    portal: &Portal<Prepared>,
+    types: &[Option<&DataType>],
+) -> PgWireResult<()> {
+    for (index, value) in portal.parameters.iter().enumerate() {
+        let Some(bytes) = value else { continue };
+        if portal.parameter_format.format_for(index) != FieldFormat::Binary {
+            continue;
+        }
+        let declared = portal
+            .statement
+            .parameter_types
+            .get(index)
+            .cloned()
+            .flatten();
+        let pg_type = declared.or_else(|| {
+            let data_type = types.get(index).copied().flatten()?;
+            into_pg_type(data_type).ok()
+        });
+        let expected = pg_type.as_ref().and_then(fixed_binary_length);
+        if expected.is_some_and(|expected| expected != bytes.len()) {
+            return Err(binary_format_error(Some(index)));
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL's error for a binary parameter its type cannot read (the parameter at
+/// `index`, when known).
+fn binary_format_error(index: Option<usize>) -> PgWireError {
+    let which = match index {
+        Some(index) => format!("bind parameter {}", index + 1),
+        None => "a bind parameter".to_owned(),
+    };
+    to_pgwire(WeirError::new(
+        SqlState::INVALID_BINARY_REPRESENTATION,
+        format!("incorrect binary data format in {which}"),
+    ))
+}
+
+/// `arrow-pg`'s decoding of the parameters, whose binary readers of variable-length
+/// formats (numeric, arrays) panic on a value cut short: that is the client's malformed
+/// parameter, refused with 22P03.
+fn decode_parameters(
+    portal: &Portal<Prepared>,
+    types: &[Option<&DataType>],
+) -> PgWireResult<datafusion::common::ParamValues> {
+    // Decoding only reads the portal, so nothing is left half-changed by a panic.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deserialize_parameters(portal, types)
+    }));
+    decoded.unwrap_or_else(|_| Err(binary_format_error(None)))
 }
 
 /// `arrow-pg` reads json and jsonb parameters as text only; binary jsonb is the text after

@@ -1,13 +1,16 @@
 //! The PostgreSQL wire protocol in front of a weir [`Database`](weir_frontend::Database).
 //!
-//! `pgwire` handles the protocol's framing and state machine; this crate supplies the
-//! parts that are weir's: start-up and authentication (the one database is `weir`),
+//! `pgwire` handles the protocol's messages and state machine; this crate supplies the
+//! parts that are weir's: the connection loop, which checks every message before `pgwire`
+//! decodes it, start-up and authentication (the one database is `weir`),
 //! the simple and extended query protocols mapped onto [`Session`](weir_frontend::Session),
 //! result encoding through `arrow-pg`, and errors as PostgreSQL reports them.
 
+mod connection;
 mod copy;
 mod errors;
 mod extended;
+mod frame_check;
 mod handlers;
 mod responses;
 mod server;

@@ -56,7 +56,7 @@ impl Server {
                         let handlers = self.handlers.clone();
                         tokio::spawn(async move {
                             tracing::debug!(%peer, "connection opened");
-                            if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            if let Err(error) = crate::connection::serve(socket, handlers).await {
                                 tracing::debug!(%peer, %error, "connection ended with an error");
                             }
                             tracing::debug!(%peer, "connection closed");

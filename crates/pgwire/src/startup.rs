@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -29,6 +30,7 @@ use pgwire::api::{
     RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::startup::PasswordMessageFamily;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use weir_catalog::DATABASE_NAME;
 use weir_common::SqlState;
@@ -119,6 +121,8 @@ pub(crate) struct WeirStartup {
     method: Method,
     connections: Arc<ConnectionManager>,
     pids: RandomPidSecretKeyGenerator,
+    /// Whether the client's SASLInitialResponse has come (SCRAM only).
+    sasl_started: AtomicBool,
 }
 
 impl WeirStartup {
@@ -143,6 +147,7 @@ impl WeirStartup {
             method,
             connections,
             pids: RandomPidSecretKeyGenerator::default(),
+            sasl_started: AtomicBool::new(false),
         }
     }
 
@@ -167,6 +172,24 @@ impl WeirStartup {
         client.session_extensions().insert::<ConnectionGuard>(guard);
         finish_authentication(client, &WeirParameters).await
     }
+}
+
+/// Whether a password message holds a SASLInitialResponse: the mechanism's name, and the
+/// length of the initial response (-1 for none) followed by that many bytes.
+fn is_sasl_initial_response(message: &PasswordMessageFamily) -> bool {
+    let PasswordMessageFamily::Raw(body) = message else {
+        return true;
+    };
+    let Some(end) = body.iter().position(|byte| *byte == 0) else {
+        return false;
+    };
+    let rest = &body[end + 1..];
+    let Some(length) = rest.get(..4) else {
+        return false;
+    };
+    let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
+    let data = rest.len() - 4;
+    length == -1 && data == 0 || usize::try_from(length) == Ok(data)
 }
 
 #[async_trait]
@@ -195,6 +218,17 @@ impl StartupHandler for WeirStartup {
                     format!("database \"{database}\" does not exist"),
                 ));
             }
+        }
+        if let (Method::Scram(_), PgWireFrontendMessage::PasswordMessageFamily(password)) =
+            (&self.method, &message)
+            && !self.sasl_started.swap(true, Ordering::AcqRel)
+            && !is_sasl_initial_response(password)
+        {
+            // pgwire reads the mechanism's response length without checking it is there.
+            return Err(fatal(
+                SqlState::PROTOCOL_VIOLATION,
+                "malformed SASLInitialResponse message".to_owned(),
+            ));
         }
         let result = match &self.method {
             Method::Trust => return self.trust(client, &message).await,

@@ -157,3 +157,102 @@ async fn a_client_that_vanishes_mid_result_or_mid_copy_changes_nothing() {
     assert_eq!(sink.finish().await.unwrap(), 3);
     assert_eq!(count(&client, "target").await, 3);
 }
+
+/// A frontend message of type `tag`.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![tag];
+    bytes.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The severity and SQLSTATE of each ErrorResponse in `answer` (backend messages, after
+/// an optional `N` answering an SSLRequest), and whether it ended with ReadyForQuery.
+fn errors(answer: &[u8]) -> (Vec<(String, String)>, bool) {
+    let mut rest = answer.strip_prefix(b"N").unwrap_or(answer);
+    let (mut found, mut ready) = (Vec::new(), false);
+    while rest.len() >= 5 {
+        let length = i32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+        let (tag, body) = (rest[0], &rest[5..1 + length]);
+        ready = tag == b'Z';
+        if tag == b'E' {
+            let field = |code: u8| {
+                body.split(|b| *b == 0)
+                    .find(|f| f.first() == Some(&code))
+                    .map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
+                    .unwrap_or_default()
+            };
+            found.push((field(b'S'), field(b'C')));
+        }
+        rest = &rest[1 + length..];
+    }
+    (found, ready)
+}
+
+#[tokio::test]
+async fn malformed_messages_are_answered_with_protocol_violations() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let fatal = |state: &str| (vec![("FATAL".to_owned(), state.to_owned())], false);
+
+    // Before start-up: lengths, layouts and protocol versions PostgreSQL refuses.
+    let mut unterminated = startup_message();
+    unterminated.pop();
+    unterminated[3] -= 1;
+    let mut protocol_9 = startup_message();
+    protocol_9[4..8].copy_from_slice(&0x0009_0000i32.to_be_bytes());
+    for (bytes, state) in [
+        (&b"\x00\x00\x00\x02"[..], "08P01"),
+        (&b"\x7f\x00\x00\x00\x00\x03\x00\x00"[..], "08P01"),
+        (&unterminated[..], "08P01"),
+        (&protocol_9[..], "0A000"),
+    ] {
+        assert_eq!(errors(&raw(&server, bytes)), fatal(state), "{bytes:?}");
+    }
+    // An SSLRequest is declined, and the start-up goes on in the clear.
+    let mut declined = b"\x00\x00\x00\x08\x04\xd2\x16\x2f".to_vec();
+    declined.extend(startup_message());
+    declined.extend(message(b'X', b""));
+    assert_eq!(errors(&raw(&server, &declined)), (vec![], true));
+
+    // After start-up: bodies cut short, overlong, unterminated, of unknown types.
+    let cases: [(u8, &[u8]); 11] = [
+        (b'E', b"\0"),
+        (b'P', b"\0"),
+        (b'B', b"\0"),
+        (b'B', b"\0\0\0\0\0\x01\0\0\0\x09ab\0\0"),
+        (b'B', b"\0\0\xff\xff"),
+        (b'D', b"S"),
+        (b'C', b""),
+        (b'Q', b"SELECT 1"),
+        (b'S', b"extra"),
+        (b'Z', b""),
+        (b'F', b"\0\0\0\0"),
+    ];
+    for (tag, body) in cases {
+        let mut bytes = startup_message();
+        bytes.extend(message(tag, body));
+        // What follows must not be read as part of the broken message.
+        bytes.extend(message(b'Q', b"SELECT 1\0"));
+        let (found, _) = errors(&raw(&server, &bytes));
+        let expected = vec![("FATAL".to_owned(), "08P01".to_owned())];
+        assert_eq!(found, expected, "{} {body:?}", tag as char);
+    }
+    let mut bytes = startup_message();
+    bytes.extend(b"Q\xff\xff\xff\xff");
+    assert_eq!(errors(&raw(&server, &bytes)).0, fatal("08P01").0);
+
+    // A binary parameter of the wrong size for its type is an error of its statement only.
+    let mut bytes = startup_message();
+    bytes.extend(message(b'P', b"\0SELECT $1::interval\0\0\x01\0\0\x04\xa2"));
+    bytes.extend(message(b'B', b"\0\0\0\x01\0\x01\0\x01\0\0\0\x03abc\0\0"));
+    bytes.extend(message(b'E', b"\0\0\0\0\0"));
+    bytes.extend(message(b'S', b""));
+    bytes.extend(message(b'Q', b"SELECT 1\0"));
+    bytes.extend(message(b'X', b""));
+    let (found, ready) = errors(&raw(&server, &bytes));
+    assert_eq!(found, vec![("ERROR".to_owned(), "22P03".to_owned())]);
+    assert!(ready, "the connection went on after the error");
+
+    client.batch_execute("SELECT 1").await.unwrap();
+}

@@ -101,6 +101,13 @@ impl CopyFormat {
                 format!("invalid byte sequence for encoding \"UTF8\" in COPY data: {e}"),
             )
         })?;
+        if data.contains(&0) {
+            // PostgreSQL's text values cannot hold NUL.
+            return Err(WeirError::new(
+                SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            ));
+        }
         match self {
             CopyFormat::Text { delimiter, null } => parse_text(text, *delimiter, null),
             CopyFormat::Csv {

@@ -19,7 +19,7 @@ use crate::connector_access::ConnectorAccess;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
-use crate::{barrier, bytea_input, ddl, functions, json_operators, system};
+use crate::{barrier, bytea_input, ddl, functions, json_operators, length_limits, system};
 
 pub struct Database {
     store: Arc<Store>,
@@ -165,5 +165,6 @@ fn base_context() -> Result<SessionContext> {
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;
     bytea_input::register(&context);
+    length_limits::register(&context);
     Ok(context)
 }

@@ -17,6 +17,7 @@ mod database;
 mod ddl;
 mod functions;
 mod json_operators;
+mod length_limits;
 mod maintainer;
 mod materialized;
 mod outcome;

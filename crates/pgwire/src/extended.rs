@@ -98,7 +98,7 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         let types = prepared.parameter_types();
         let types: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-        check_binary_parameters(portal, &types)?;
+        check_parameters(portal, &types)?;
         let parameters = match json_parameters_as_text(portal) {
             Some(portal) => decode_parameters(&portal, &types)?,
             None => decode_parameters(portal, &types)?,
@@ -130,17 +130,13 @@ fn fixed_binary_length(pg_type: &Type) -> Option<usize> {
     })
 }
 
-/// Refuses, as PostgreSQL does, a binary parameter whose type has a fixed size it does
-/// not have (`arrow-pg` would read past its end).
-fn check_binary_parameters(
-    portal: &Portal<Prepared>,
-    types: &[Option<&DataType>],
-) -> PgWireResult<()> {
+/// Refuses, as PostgreSQL does, a parameter that no value of its type can be read from:
+/// a NUL byte in text (22021: PostgreSQL's text values cannot hold one), or a binary
+/// value of a fixed-size type with another size (22P03; `arrow-pg` would read past its
+/// end).
+fn check_parameters(portal: &Portal<Prepared>, types: &[Option<&DataType>]) -> PgWireResult<()> {
     for (index, value) in portal.parameters.iter().enumerate() {
         let Some(bytes) = value else { continue };
-        if portal.parameter_format.format_for(index) != FieldFormat::Binary {
-            continue;
-        }
         let declared = portal
             .statement
             .parameter_types
@@ -151,12 +147,34 @@ fn check_binary_parameters(
             let data_type = types.get(index).copied().flatten()?;
             into_pg_type(data_type).ok()
         });
+        let binary = portal.parameter_format.format_for(index) == FieldFormat::Binary;
+        let holds_text = !binary || pg_type.as_ref().is_none_or(is_text_type);
+        if holds_text && bytes.contains(&0) {
+            return Err(to_pgwire(WeirError::new(
+                SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+            )));
+        }
         let expected = pg_type.as_ref().and_then(fixed_binary_length);
-        if expected.is_some_and(|expected| expected != bytes.len()) {
+        if binary && expected.is_some_and(|expected| expected != bytes.len()) {
             return Err(binary_format_error(Some(index)));
         }
     }
     Ok(())
+}
+
+/// Whether a type's binary format is its text (after a version byte, for jsonb).
+fn is_text_type(pg_type: &Type) -> bool {
+    [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+        Type::JSON,
+        Type::JSONB,
+    ]
+    .contains(pg_type)
 }
 
 /// PostgreSQL's error for a binary parameter its type cannot read (the parameter at

@@ -92,3 +92,80 @@ async fn deep_statements_are_refused_not_fatal() {
         .await
         .expect("the server goes on");
 }
+
+#[tokio::test]
+async fn values_beyond_postgresqls_limits_are_refused_at_once() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let started = std::time::Instant::now();
+    for sql in [
+        "SELECT lpad('x', 2147483647)",
+        "SELECT rpad('x', 300000000, 'y')",
+        "SELECT repeat('xy', 600000000)",
+        "SELECT repeat(t, 1000000000) FROM (VALUES ('a'), ('bb')) AS v(t)",
+    ] {
+        support::assert_refused(
+            &client,
+            sql.to_owned(),
+            "54000",
+            "requested length too large",
+        )
+        .await;
+    }
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    let row = client
+        .query_one(
+            "SELECT length(repeat('ab', 1000)), length(lpad('x', 5, 'yz'))",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2000, 5));
+}
+
+#[tokio::test]
+async fn nul_bytes_are_not_text() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (s text)")
+        .await
+        .unwrap();
+    let error = client
+        .execute("INSERT INTO t VALUES ($1)", &[&"a\0b"])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().map(|c| c.code()), Some("22021"), "{error}");
+    let sink = client.copy_in("COPY t FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"ok\nx\0y\n"))
+        .await
+        .unwrap();
+    let error = sink.finish().await.unwrap_err();
+    assert_eq!(error.code().map(|c| c.code()), Some("22021"), "{error}");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 0, "nothing of the refused statements was stored");
+}
+
+#[tokio::test]
+async fn generate_series_in_a_select_list_returns_rows() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let listed = support::text_rows(&client, "SELECT generate_series(1, 4) AS n, 'x'").await;
+    let from =
+        support::text_rows(&client, "SELECT value AS n, 'x' FROM generate_series(1, 4)").await;
+    assert_eq!(listed, from);
+    let rows = client
+        .query("SELECT generate_series(1, 3)", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].columns()[0].name(), "generate_series");
+    assert_eq!(
+        rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}

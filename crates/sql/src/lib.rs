@@ -14,6 +14,7 @@ mod column_names;
 mod connector_ddl;
 mod depth;
 mod redact;
+mod set_returning;
 mod sink_ddl;
 
 pub use connector_ddl::{
@@ -122,6 +123,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
     for statement in &mut statements {
         if let ParsedStatement::Sql(statement) = statement {
             column_names::name_columns(statement);
+            set_returning::expand_series(statement);
             answer_view_definitions(statement);
         }
     }

@@ -168,4 +168,18 @@ async fn generate_series_in_a_select_list_returns_rows() {
         rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>(),
         [1, 2, 3]
     );
+    // A LIMIT stops the series early instead of making all of it first.
+    let started = std::time::Instant::now();
+    let rows = client
+        .query("SELECT generate_series(1, 100000000) LIMIT 3", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    let correlated = support::text_rows(
+        &client,
+        "SELECT x, generate_series(1, x) FROM (VALUES (1), (2)) AS v(x) ORDER BY 1, 2",
+    )
+    .await;
+    assert_eq!(correlated, [["1", "1"], ["2", "1"], ["2", "2"]]);
 }

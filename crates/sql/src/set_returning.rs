@@ -3,16 +3,22 @@
 //! PostgreSQL's `generate_series` is a set-returning function: `SELECT generate_series(1,
 //! 3)` answers three rows. DataFusion's function of that name in a select list answers
 //! one row holding a list, so every `generate_series(…)` that is a whole select-list
-//! item is rewritten to `unnest(generate_series(…))`, which answers the list's elements
-//! as rows. (In `FROM`, DataFusion's table function of the same name already returns
-//! rows, and stops early under a `LIMIT`.)
+//! item is rewritten:
+//! * in a select without `FROM`, with one series, to a read of DataFusion's table
+//!   function `FROM generate_series(…) AS weir_series`, whose rows are made a batch at a
+//!   time, so that a `LIMIT` stops it early;
+//! * otherwise to `unnest(generate_series(…))`, which answers the list's elements as
+//!   rows.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
+    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableWithJoins, VisitMut,
+    VisitorMut,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 /// Rewrites every select list of `statement`.
 pub(crate) fn expand_series(statement: &mut Statement) {
@@ -33,6 +39,16 @@ impl VisitorMut for SeriesExpander {
 fn expand_in(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            let series = select.projection.iter_mut().filter_map(item_expr);
+            let mut series: Vec<&mut Expr> = series.filter(|expr| is_series(expr)).collect();
+            if let ([only], true) = (series.as_mut_slice(), select.from.is_empty())
+                && let Some(from) = series_table(only)
+            {
+                **only =
+                    Expr::CompoundIdentifier(vec![Ident::new(SERIES_ALIAS), Ident::new("value")]);
+                select.from = vec![from];
+                return;
+            }
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item
                     && is_series(expr)
@@ -47,6 +63,36 @@ fn expand_in(body: &mut SetExpr) {
         }
         _ => {}
     }
+}
+
+/// The name the series read in `FROM` goes by.
+const SERIES_ALIAS: &str = "weir_series";
+
+fn item_expr(item: &mut SelectItem) -> Option<&mut Expr> {
+    match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => Some(expr),
+        _ => None,
+    }
+}
+
+/// `FROM generate_series(…) AS weir_series` with the arguments of the call `series`,
+/// which are printed and parsed again (sqlparser's text round-trips).
+fn series_table(series: &Expr) -> Option<TableWithJoins> {
+    let Expr::Function(function) = series else {
+        return None;
+    };
+    let sql = format!(
+        "SELECT * FROM generate_series{} AS {SERIES_ALIAS}",
+        function.args
+    );
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
+    let Some(Statement::Query(query)) = statements.pop() else {
+        return None;
+    };
+    let SetExpr::Select(select) = *query.body else {
+        return None;
+    };
+    select.from.into_iter().next()
 }
 
 fn is_series(expr: &Expr) -> bool {
@@ -83,7 +129,15 @@ mod tests {
         let statement = parse_sql("SELECT generate_series(1, 3), 1 + 1 AS two").unwrap();
         assert_eq!(
             statement.to_string(),
-            "SELECT unnest(generate_series(1, 3)) AS \"generate_series\", 1 + 1 AS two"
+            "SELECT weir_series.value AS \"generate_series\", 1 + 1 AS two \
+             FROM generate_series(1, 3) AS weir_series"
+        );
+        let statement =
+            parse_sql("SELECT x, generate_series(1, x) FROM (VALUES (2)) AS v(x)").unwrap();
+        assert!(
+            statement
+                .to_string()
+                .contains("unnest(generate_series(1, x))")
         );
         let statement = parse_sql(
             "SELECT * FROM generate_series(1, 3) UNION ALL SELECT generate_series(4, 5) AS g",

@@ -144,9 +144,9 @@ mod tests {
         )
         .unwrap();
         assert!(
-            statement
-                .to_string()
-                .contains("unnest(generate_series(4, 5)) AS g")
+            statement.to_string().contains(
+                "SELECT weir_series.value AS g FROM generate_series(4, 5) AS weir_series"
+            )
         );
         assert!(statement.to_string().contains("FROM generate_series(1, 3)"));
     }

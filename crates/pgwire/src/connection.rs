@@ -21,7 +21,7 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use pgwire::api::{
     ClientInfo, DefaultClient, ErrorHandler, PgWireConnectionState, PgWireServerHandlers,
 };
-use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::error::ErrorInfo;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{PgWireMessageServerCodec, process_error, process_message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -84,10 +84,7 @@ pub(crate) async fn serve(mut socket: TcpStream, handlers: Arc<WeirHandlers>) ->
             None | Some(Ok(PgWireFrontendMessage::Terminate(_))) => return Ok(()),
             Some(Ok(message)) => message,
             Some(Err(error)) => {
-                let message = match error {
-                    PgWireError::IoError(error) => error.to_string(),
-                    error => error.to_string(),
-                };
+                let message = error.to_string();
                 return close_with(&mut socket, SqlState::PROTOCOL_VIOLATION, message).await;
             }
         };

@@ -254,29 +254,23 @@ mod tests {
 
     #[test]
     fn short_long_and_unterminated_bodies_are_named() {
-        let insufficient = Err("insufficient data left in message".to_owned());
-        assert_eq!(check_message(b'E', b"\0"), insufficient);
-        assert_eq!(check_message(b'P', b"s\0q\0\0\x02\0\0\0\x17"), insufficient);
-        assert_eq!(
-            check_message(b'B', b"\0s\0\0\0\0\x01\0\0\0\x09ab"),
-            insufficient
-        );
-        assert_eq!(
-            check_message(b'Q', b"SELECT 1"),
-            Err("invalid string in message".to_owned())
-        );
-        assert_eq!(
-            check_message(b'S', b"x"),
-            Err("invalid message format".to_owned())
-        );
-        assert_eq!(
-            check_message(b'B', b"\0s\0\xff\xff"),
-            Err("invalid count -1".to_owned())
-        );
-        assert_eq!(
-            check_message(b'Z', b""),
-            Err("invalid frontend message type 90".to_owned())
-        );
+        let insufficient = "insufficient data left in message";
+        let cases: [(u8, &[u8], &str); 7] = [
+            (b'E', b"\0", insufficient),
+            (b'P', b"s\0q\0\0\x02\0\0\0\x17", insufficient),
+            (b'B', b"\0s\0\0\0\0\x01\0\0\0\x09ab", insufficient),
+            (b'Q', b"SELECT 1", "invalid string in message"),
+            (b'S', b"x", "invalid message format"),
+            (b'B', b"\0s\0\xff\xff", "invalid count -1"),
+            (b'Z', b"", "invalid frontend message type 90"),
+        ];
+        for (tag, body, expected) in cases {
+            assert_eq!(
+                check_message(tag, body),
+                Err(expected.to_owned()),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

@@ -56,16 +56,13 @@ async fn many_logins(server: &TestServer) {
 
 #[tokio::test]
 async fn scram_logins_work_every_time() {
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with_env(data.path(), &[], &[("WEIR_PASSWORD", PASSWORD)]);
+    let server = TestServer::start_fresh(&[], &[("WEIR_PASSWORD", PASSWORD)]);
     many_logins(&server).await;
 }
 
 #[tokio::test]
 async fn cleartext_logins_work_every_time() {
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with_env(
-        data.path(),
+    let server = TestServer::start_fresh(
         &["--auth-method", "password"],
         &[("WEIR_PASSWORD", PASSWORD)],
     );
@@ -90,8 +87,7 @@ async fn the_password_can_come_from_a_file() {
 
 #[test]
 fn psql_logs_in_every_time() {
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with_env(data.path(), &[], &[("WEIR_PASSWORD", PASSWORD)]);
+    let server = TestServer::start_fresh(&[], &[("WEIR_PASSWORD", PASSWORD)]);
     let psql = |password: &str| {
         std::process::Command::new("psql")
             .args(["-h", "127.0.0.1", "-p", &server.port.to_string()])

@@ -94,9 +94,8 @@ async fn files_are_read_only_from_the_secrets_directory() {
     let secrets = tempfile::tempdir().unwrap();
     let certificate = secrets.path().join("ca.pem");
     std::fs::write(&certificate, "not a certificate").unwrap();
-    let data = tempfile::tempdir().unwrap();
     let secrets_dir = secrets.path().to_str().unwrap();
-    let guarded = TestServer::start_with(data.path(), &["--secrets-dir", secrets_dir]);
+    let guarded = TestServer::start_fresh(&["--secrets-dir", secrets_dir], &[]);
     let plain = TestServer::start();
 
     // Without a secrets directory, an existing and a missing file get the same answer:
@@ -118,7 +117,7 @@ async fn files_are_read_only_from_the_secrets_directory() {
     }
 
     let client = guarded.connect().await;
-    let outside = format!("{secrets_dir}/../{}", data.path().display());
+    let outside = format!("{secrets_dir}/../{}", guarded.data_dir.display());
     for path in ["/etc/shadow", "/no/such/file", "ca.pem", &outside] {
         let more = format!(", properties.ssl.ca.location = '{path}'");
         assert_refused(
@@ -138,10 +137,9 @@ async fn files_are_read_only_from_the_secrets_directory() {
 
 #[tokio::test]
 async fn connectors_reach_only_the_allowed_hosts() {
-    let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_with(
-        data.path(),
+    let server = TestServer::start_fresh(
         &["--allowed-connect-hosts", "127.0.0.1:1,registry.internal"],
+        &[],
     );
     let client = server.connect().await;
     for broker in [

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -68,8 +68,7 @@ async fn assert_view_is_current(client: &tokio_postgres::Client) {
 #[tokio::test]
 async fn writes_resume_once_space_returns() {
     let disk = SmallDisk::mount(48);
-    let data: &Path = &disk.path();
-    let server = TestServer::start_in(data);
+    let server = TestServer::start_in(&disk.path());
     let client = server.connect().await;
     client
         .batch_execute(

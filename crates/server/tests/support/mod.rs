@@ -42,8 +42,14 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a fresh, empty data directory.
     pub fn start() -> TestServer {
+        TestServer::start_fresh(&[], &[])
+    }
+
+    /// A server on a fresh, empty data directory, with `extra_args` and environment
+    /// variables `env`.
+    pub fn start_fresh(extra_args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temporary directory");
-        let mut server = TestServer::start_in(temp.path());
+        let mut server = TestServer::start_with_env(temp.path(), extra_args, env);
         server._temp = Some(temp);
         server
     }

@@ -67,6 +67,21 @@ impl StreamChunk {
         self.rows.num_rows() == 0
     }
 
+    /// The chunk in consecutive pieces of at most `max_rows` rows (one empty piece for an
+    /// empty chunk); pushed one after another they change what the whole chunk changes.
+    pub fn pieces(&self, max_rows: usize) -> impl Iterator<Item = StreamChunk> + '_ {
+        let max_rows = max_rows.max(1);
+        let count = self.len().div_ceil(max_rows).max(1);
+        (0..count).map(move |piece| {
+            let offset = piece * max_rows;
+            let length = max_rows.min(self.len() - offset);
+            StreamChunk {
+                rows: self.rows.slice(offset, length),
+                weights: self.weights.slice(offset, length),
+            }
+        })
+    }
+
     /// The same rows with every weight negated: undoes this chunk.
     pub fn negate(&self) -> StreamChunk {
         let weights: Int64Array = self.weights.values().iter().map(|w| -w).collect();
@@ -160,6 +175,19 @@ mod tests {
         let both = StreamChunk::concat(&chunk.schema(), &[chunk.clone(), kept]).unwrap();
         assert_eq!(both.len(), 5);
         assert_eq!(both.weights().values(), &[1, -1, 2, 1, 2]);
+    }
+
+    #[test]
+    fn pieces_keep_rows_with_their_weights_in_order() {
+        let chunk = StreamChunk::new(batch(vec![1, 2, 3]), Int64Array::from(vec![1, -1, 2]));
+        let pieces: Vec<StreamChunk> = chunk.pieces(2).collect();
+        assert_eq!(pieces.len(), 2);
+        assert_eq!(pieces[0].weights().values(), &[1, -1]);
+        assert_eq!(pieces[1].weights().values(), &[2]);
+        let again = StreamChunk::concat(&chunk.schema(), &pieces).unwrap();
+        assert_eq!(again.rows(), chunk.rows());
+        let empty = StreamChunk::empty(chunk.schema());
+        assert_eq!(empty.pieces(2).count(), 1);
     }
 
     #[test]

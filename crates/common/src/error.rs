@@ -161,6 +161,9 @@ fn classify(error: &DataFusionError) -> WeirError {
         DataFusionError::Configuration(message) => {
             WeirError::new(SqlState::INVALID_PARAMETER_VALUE, message.clone())
         }
+        // DataFusion reports some errors of the statement's own making as internal ones
+        // (a function called with arguments none of its signatures takes).
+        DataFusionError::Internal(message) => classify_message(message, SqlState::INTERNAL_ERROR),
         other => WeirError::new(SqlState::INTERNAL_ERROR, other.message().into_owned()),
     }
 }
@@ -210,7 +213,11 @@ fn classify_message(message: &str, default: SqlState) -> WeirError {
     } else if lower.starts_with("table '") && lower.contains("not found") {
         let name = message.split('\'').nth(1).unwrap_or(message);
         return WeirError::undefined_table(name.rsplit('.').next().unwrap_or(name));
-    } else if lower.contains("invalid function") || lower.contains("function not found") {
+    } else if lower.contains("invalid function")
+        || lower.contains("function not found")
+        || lower.contains("failed to match any signature")
+        || lower.contains("no function matches")
+    {
         SqlState::UNDEFINED_FUNCTION
     } else if lower.contains("cannot cast")
         || lower.contains("cannot parse")
@@ -225,7 +232,6 @@ fn classify_message(message: &str, default: SqlState) -> WeirError {
         || lower.contains("cannot coerce")
         || lower.contains("type coercion")
         || lower.contains("does not support")
-        || lower.contains("no function matches")
         || lower.contains("non-boolean predicate")
     {
         SqlState::DATATYPE_MISMATCH
@@ -292,6 +298,15 @@ mod tests {
         let original = WeirError::new(SqlState::UNIQUE_VIOLATION, "duplicate key");
         let back = WeirError::from(original.clone().into_datafusion());
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn a_call_no_signature_takes_is_an_undefined_function_not_an_internal_error() {
+        let message = "Function 'md5' failed to match any signature, errors: ...";
+        let error = WeirError::from(DataFusionError::Internal(message.to_owned()));
+        assert_eq!(error.state, SqlState::UNDEFINED_FUNCTION);
+        let other = WeirError::from(DataFusionError::Internal("a bug".to_owned()));
+        assert_eq!(other.state, SqlState::INTERNAL_ERROR);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Types shared by every weir crate: errors that carry a PostgreSQL SQLSTATE, and the
-//! column types stored as text with extra rules (`jsonb`, `varchar(n)`), the clock.
+//! column types stored as text with extra rules (`jsonb`, `varchar(n)`), a statement's
+//! interrupt, the clock.
 
 mod chunk;
 mod error;
+mod interrupt;
 pub mod json;
 mod sqlstate;
 pub mod varchar;
 
 pub use chunk::StreamChunk;
 pub use error::{Position, Result, WeirError};
+pub use interrupt::{Interrupt, InterruptReason, WeakInterrupt};
 pub use sqlstate::SqlState;
 
 /// Microseconds since the Unix epoch, as weir stamps errors, dead letters and messages.

@@ -63,6 +63,7 @@ sql_states! {
     DISK_FULL = "53100",
     IO_ERROR = "58030",
     PROTOCOL_VIOLATION = "08P01",
+    CONNECTION_FAILURE = "08006",
     INTERNAL_ERROR = "XX000",
 }
 

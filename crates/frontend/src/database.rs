@@ -10,12 +10,14 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
-use weir_common::{Result, WeirError};
+use weir_common::{Interrupt, Result, WeirError};
 use weir_storage::{ReadSnapshot, Store, keys};
 
 use crate::connector_access::ConnectorAccess;
+use crate::executor::QueryExecutor;
+use crate::interruptible::StopAtInterrupt;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
@@ -30,6 +32,7 @@ pub struct Database {
     maintainer: Arc<Maintainer>,
     context: SessionContext,
     connector_access: ConnectorAccess,
+    executor: Arc<QueryExecutor>,
 }
 
 impl std::fmt::Debug for Database {
@@ -49,13 +52,17 @@ pub struct DatabaseOptions {
     pub max_dead_letters: u64,
     /// Who may create connectors, and what they may reach.
     pub connector_access: ConnectorAccess,
+    /// The threads statements and barriers run on (see [`QueryExecutor`]).
+    pub query_threads: usize,
 }
 
 impl Database {
     /// Opens the database in `data_dir`, creating it if it does not exist, registers
-    /// every stored table and view again, and starts the barrier coordinator, which
-    /// applies deferred view maintenance every `options.barrier_interval`.
+    /// every stored table and view again, and starts the query executor and on it the
+    /// barrier coordinator, which applies deferred view maintenance every
+    /// `options.barrier_interval`.
     pub async fn open(data_dir: &Path, options: &DatabaseOptions) -> Result<Arc<Database>> {
+        let executor = Arc::new(QueryExecutor::new(options.query_threads)?);
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
@@ -66,7 +73,11 @@ impl Database {
         }
         let observer: Arc<dyn weir_storage::ChangeObserver> = maintainer.clone();
         store.set_observer(&observer);
-        barrier::spawn(Arc::downgrade(&maintainer), options.barrier_interval);
+        barrier::spawn(
+            &executor,
+            Arc::downgrade(&maintainer),
+            options.barrier_interval,
+        );
         tracing::info!(
             objects = catalog.entries().count(),
             epoch = store.committed_epoch(),
@@ -79,15 +90,22 @@ impl Database {
             maintainer,
             context,
             connector_access: options.connector_access.clone(),
+            executor,
         }))
     }
 
     /// Prepares for the process to end once no statement runs: applies deferred view
     /// maintenance and writes RocksDB's memtables to disk, so the next start is quick.
     pub async fn shutdown(&self) -> Result<()> {
-        self.maintainer.flush().await?;
-        let _writer = self.store.lock_writes().await;
+        let nobody_interrupts = Interrupt::new();
+        self.maintainer.flush(&nobody_interrupts).await?;
+        let _writer = self.store.lock_writes(&nobody_interrupts).await?;
         self.store.flush_to_disk()
+    }
+
+    /// The threads statements run on.
+    pub fn executor(&self) -> &Arc<QueryExecutor> {
+        &self.executor
     }
 
     pub(crate) fn store(&self) -> &Arc<Store> {
@@ -98,8 +116,14 @@ impl Database {
         &self.context
     }
 
-    pub(crate) fn catalog(&self) -> &Mutex<Catalog> {
-        &self.catalog
+    /// The catalog, once no other DDL holds it, unless `interrupt` is raised first.
+    pub(crate) async fn lock_catalog(
+        &self,
+        interrupt: &Interrupt,
+    ) -> Result<MutexGuard<'_, Catalog>> {
+        interrupt
+            .unless_raised(async { Ok(self.catalog.lock().await) })
+            .await
     }
 
     pub(crate) fn connector_access(&self) -> &ConnectorAccess {
@@ -161,6 +185,7 @@ fn base_context() -> Result<SessionContext> {
     functions::register_shared(&context);
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_type_planner(Arc::new(WeirTypePlanner))
+        .with_physical_optimizer_rule(Arc::new(StopAtInterrupt))
         .build();
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;

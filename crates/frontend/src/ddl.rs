@@ -17,7 +17,7 @@ use datafusion::logical_expr::{CreateMemoryTable, DdlStatement, LogicalPlan};
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
 use weir_catalog::{Catalog, CatalogEntry, DEFAULT_SCHEMA, ObjectKind};
-use weir_common::{Result, SqlState, WeirError};
+use weir_common::{Interrupt, Result, SqlState, WeirError};
 use weir_connectors::{SinkFormat, SinkOptions, TopicState};
 use weir_sql::{ConnectorRelation, CreateConnector, CreateSink, ParsedStatement, SYSTEM_SCHEMA};
 use weir_storage::{
@@ -25,7 +25,7 @@ use weir_storage::{
 };
 
 use crate::database::Database;
-use crate::maintainer::{Maintainer, Output};
+use crate::maintainer::{BackfillTarget, Maintainer, Output};
 use crate::materialized;
 use crate::materialized::PlannedView;
 use crate::outcome::Outcome;
@@ -255,6 +255,7 @@ pub(crate) async fn create(
     context: &SessionContext,
     statement: &Statement,
     notices: &mut Vec<String>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome> {
     let (kind, name, if_not_exists, tag) = match statement {
         Statement::CreateTable(create) => {
@@ -283,7 +284,7 @@ pub(crate) async fn create(
         other => return Err(WeirError::internal(format!("not a CREATE: {other}"))),
     };
     let name = QualifiedName::resolve(name)?;
-    let mut catalog = database.catalog().lock().await;
+    let mut catalog = database.lock_catalog(interrupt).await?;
     if !may_create(&catalog, &name, if_not_exists, "relation", notices)? {
         return Ok(Outcome::command(tag));
     }
@@ -291,8 +292,12 @@ pub(crate) async fn create(
     if let Statement::CreateView(create) = statement
         && create.materialized
     {
-        return create_materialized(database, context, &mut catalog, name, create, definition)
-            .await;
+        let new = NewView {
+            name,
+            create,
+            definition,
+        };
+        return create_materialized(database, context, &mut catalog, new, interrupt).await;
     }
     let plan = plan_definition(context, &definition).await?;
     let entry = CatalogEntry {
@@ -332,6 +337,7 @@ pub(crate) async fn create_connector(
     user: &str,
     create: &CreateConnector,
     notices: &mut Vec<String>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome> {
     let (kind, tag, what) = match create.relation {
         ConnectorRelation::Source => (ObjectKind::Source, "CREATE SOURCE", "a source"),
@@ -346,36 +352,37 @@ pub(crate) async fn create_connector(
     let name = QualifiedName::resolve(&create.name)?;
     // The registry and the broker are asked without the catalog lock, so that a slow
     // answer holds up no other DDL; the name is checked before and again after.
-    let catalog = database.catalog().lock().await;
+    let catalog = database.lock_catalog(interrupt).await?;
     if !may_create(&catalog, &name, create.if_not_exists, "relation", notices)? {
         return Ok(Outcome::command(tag));
     }
     drop(catalog);
     let declares_columns = !create.columns.is_empty();
-    let mut create = with_schema_columns(create).await?;
+    let mut create = interrupt.unless_raised(with_schema_columns(create)).await?;
     let source = plan_source(database.context(), &create).await?;
     if declares_columns {
         check_declared(&source, notices).await?;
     }
-    let topic = check_topic(
-        &source.options.bootstrap_servers,
-        &source.options.properties,
-        &source.options.topic,
-        match kind {
-            ObjectKind::Table => "the table's reader",
-            _ => "the source's readers",
-        },
-        source.options.wait_for_topic,
-        notices,
-    )
-    .await?;
+    let topic = interrupt
+        .unless_raised(check_topic(
+            &source.options.bootstrap_servers,
+            &source.options.properties,
+            &source.options.topic,
+            match kind {
+                ObjectKind::Table => "the table's reader",
+                _ => "the source's readers",
+            },
+            source.options.wait_for_topic,
+            notices,
+        ))
+        .await?;
     if topic == TopicState::Missing {
         // Waited for: all of the topic will be newer than the source, whatever the
         // startup mode says, and a restart before it appears must not skip any of it.
         create.set_option("scan.startup.mode", "earliest");
         create.remove_option("scan.startup.timestamp.millis");
     }
-    let mut catalog = database.catalog().lock().await;
+    let mut catalog = database.lock_catalog(interrupt).await?;
     if !may_create(&catalog, &name, create.if_not_exists, "relation", notices)? {
         return Ok(Outcome::command(tag));
     }
@@ -465,6 +472,7 @@ pub(crate) async fn create_sink(
     user: &str,
     create: &CreateSink,
     notices: &mut Vec<String>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome> {
     database.connector_access().check(
         user,
@@ -473,7 +481,7 @@ pub(crate) async fn create_sink(
         format_options(create.format.as_ref()),
     )?;
     let name = QualifiedName::resolve(&create.name)?;
-    let mut catalog = database.catalog().lock().await;
+    let mut catalog = database.lock_catalog(interrupt).await?;
     if !may_create(&catalog, &name, create.if_not_exists, "sink", notices)? {
         return Ok(Outcome::command("CREATE SINK"));
     }
@@ -495,15 +503,16 @@ pub(crate) async fn create_sink(
             "Use FORMAT UPSERT or DEBEZIUM with a primary_key, or force_append_only = 'true' to drop updates and deletes.",
         ));
     }
-    check_topic(
-        &planned.options.bootstrap_servers,
-        &planned.options.properties,
-        &planned.options.topic,
-        "the sink",
-        false,
-        notices,
-    )
-    .await?;
+    interrupt
+        .unless_raised(check_topic(
+            &planned.options.bootstrap_servers,
+            &planned.options.properties,
+            &planned.options.topic,
+            "the sink",
+            false,
+            notices,
+        ))
+        .await?;
     let id = catalog.next_id();
     let entry = CatalogEntry {
         id,
@@ -514,8 +523,8 @@ pub(crate) async fn create_sink(
         depends_on: dependencies(&catalog, &planned.view.written),
     };
     let store = database.store();
-    let _writer = store.lock_writes().await;
-    maintainer.flush_locked()?;
+    let _writer = store.lock_writes(interrupt).await?;
+    maintainer.flush_locked(interrupt)?;
     let latest = store.snapshot();
     let mut write = EpochWrite::default();
     let sink = Arc::new(Sink::create(
@@ -528,9 +537,13 @@ pub(crate) async fn create_sink(
     )?);
     let output = Output::Sink(sink.clone());
     let plan = planned.view.plan;
+    let target = BackfillTarget {
+        id,
+        plan: &plan,
+        output: &output,
+    };
     let dataflow =
-        materialized::backfill(context, maintainer, id, &plan, &output, &latest, &mut write)
-            .await?;
+        materialized::backfill(context, maintainer, target, &latest, &mut write, interrupt).await?;
     write.put(&keys::catalog_entry(id), &entry.encode());
     store.commit(write)?;
     maintainer.start_readers(id, &plan, &store.snapshot())?;
@@ -563,15 +576,26 @@ async fn commit_and_register(
     Ok(())
 }
 
+/// A materialized view to create: its name, its statement, and the definition stored.
+struct NewView<'a> {
+    name: QualifiedName,
+    create: &'a CreateView,
+    definition: String,
+}
+
 /// Plans, backfills and commits a new materialized view with its catalog entry.
 async fn create_materialized(
     database: &Database,
     context: &SessionContext,
     catalog: &mut Catalog,
-    name: QualifiedName,
-    create: &CreateView,
-    definition: String,
+    new: NewView<'_>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome> {
+    let NewView {
+        name,
+        create,
+        definition,
+    } = new;
     let id = catalog.next_id();
     let planned = materialized::plan_view(&context.state(), catalog, create).await?;
     let rows = Arc::new(ViewRows::try_new(id, planned.schema.clone())?);
@@ -584,21 +608,25 @@ async fn create_materialized(
         depends_on: dependencies(catalog, &planned.written),
     };
     let store = database.store();
-    let _writer = store.lock_writes().await;
+    let _writer = store.lock_writes(interrupt).await?;
     // Deferred changes reach the existing views first, so that a view backfilled from
     // them sees what its tables hold.
-    database.maintainer().flush_locked()?;
+    database.maintainer().flush_locked(interrupt)?;
     let latest = store.snapshot();
     let mut write = EpochWrite::default();
     let output = Output::Rows(rows.clone());
+    let target = BackfillTarget {
+        id,
+        plan: &planned.plan,
+        output: &output,
+    };
     let dataflow = materialized::backfill(
         context,
         database.maintainer(),
-        id,
-        &planned.plan,
-        &output,
+        target,
         &latest,
         &mut write,
+        interrupt,
     )
     .await?;
     write.put(&keys::catalog_entry(entry.id), &entry.encode());
@@ -643,8 +671,9 @@ pub(crate) async fn drop_objects(
     if_exists: bool,
     cascade: bool,
     notices: &mut Vec<String>,
+    interrupt: &Interrupt,
 ) -> Result<Outcome> {
-    let mut catalog = database.catalog().lock().await;
+    let mut catalog = database.lock_catalog(interrupt).await?;
     let mut doomed: Vec<CatalogEntry> = Vec::new();
     for name in names {
         let name = QualifiedName::resolve(name)?;
@@ -738,9 +767,9 @@ pub(crate) async fn drop_objects(
             write.delete_range(&prefix, &end);
         }
     }
-    let _writer = database.store().lock_writes().await;
+    let _writer = database.store().lock_writes(interrupt).await?;
     // Deferred changes of a dropped table must not outlive it (its id may be reused).
-    database.maintainer().flush_locked()?;
+    database.maintainer().flush_locked(interrupt)?;
     database.store().commit(write)?;
     for entry in doomed {
         database.maintainer().forget(entry.id);

@@ -27,14 +27,17 @@
 //! (a full disk, a failed read) fails the statement, or the barrier, as a whole.
 //!
 //! If anything fails before the commit, the affected dataflows are rebuilt from the last
-//! committed state, so memory never runs ahead of disk.
+//! committed state, so memory never runs ahead of disk. That is also how a statement's
+//! [`Interrupt`] stops maintenance: changes go through the dataflows in pieces of
+//! [`ROWS_PER_PUSH`] rows, the interrupt is looked at before each, and a raised one fails
+//! the statement (never a view) before anything commits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
-use weir_common::{Result, SqlState, StreamChunk, WeirError};
+use weir_common::{Interrupt, Result, SqlState, StreamChunk, WeirError};
 use weir_planner::StreamPlan;
 use weir_storage::{
     ChangeObserver, EpochWrite, PendingChange, PendingChanges, ReadSnapshot, Store, StoredTable,
@@ -45,6 +48,10 @@ use weir_stream::Dataflow;
 use crate::sinks::{Sink, SinkReport};
 use crate::sources::{ReaderStatus, SourceDefinition, Sources, Taken};
 use crate::view_errors::ErrorLog;
+
+/// The most rows pushed through a dataflow at once, so that an interrupt is looked at
+/// often enough during a large change or a backfill.
+const ROWS_PER_PUSH: usize = 32_768;
 
 /// Changes of one relation for the views that read it (`only_view`: for that view alone,
 /// as a source's reader reads for one view).
@@ -87,6 +94,13 @@ impl Output {
             Output::Sink(sink) => sink.apply(&StreamChunk::concat(schema, changes)?, write),
         }
     }
+}
+
+/// What a backfill computes: the new view's (or sink's) id, its plan, and where its rows go.
+pub(crate) struct BackfillTarget<'a> {
+    pub id: u32,
+    pub plan: &'a StreamPlan,
+    pub output: &'a Output,
 }
 
 /// One maintained view or sink.
@@ -252,18 +266,21 @@ impl Maintainer {
     /// maintaining it.
     pub fn backfill(
         &self,
-        id: u32,
-        plan: &StreamPlan,
-        output: &Output,
+        target: BackfillTarget<'_>,
         inputs: &[(TableReference, StreamChunk)],
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
+        interrupt: &Interrupt,
     ) -> Result<Dataflow> {
+        let BackfillTarget { id, plan, output } = target;
         let mut dataflow = Dataflow::new(id, plan.clone(), latest)?;
         let changes = contain_panics(|| {
             let mut changes = vec![dataflow.initial()?];
             for (relation, chunk) in inputs {
-                changes.push(dataflow.push(relation, chunk)?);
+                for piece in chunk.pieces(ROWS_PER_PUSH) {
+                    interrupt.check()?;
+                    changes.push(dataflow.push(relation, &piece)?);
+                }
             }
             Ok(changes)
         })?;
@@ -309,13 +326,14 @@ impl Maintainer {
     /// Applies every deferred change and what the sources' readers have read to the views
     /// and commits the result as one epoch: a barrier. Returns once everything committed
     /// before it reached the views.
-    pub async fn flush(&self) -> Result<()> {
-        let _writer = self.store.lock_writes().await;
-        self.flush_locked()
+    /// Stops before it commits if `interrupt` is raised.
+    pub async fn flush(&self, interrupt: &Interrupt) -> Result<()> {
+        let _writer = self.store.lock_writes(interrupt).await?;
+        self.flush_locked(interrupt)
     }
 
     /// [`Maintainer::flush`] for a caller that holds the store's write lock.
-    pub fn flush_locked(&self) -> Result<()> {
+    pub fn flush_locked(&self, interrupt: &Interrupt) -> Result<()> {
         let latest = self.store.snapshot();
         let pending = PendingChanges::read(&latest)?;
         let mut write = EpochWrite::default();
@@ -327,7 +345,7 @@ impl Maintainer {
             let mut views = self.lock();
             let mut inputs = take_pending(&views, pending, &mut write);
             inputs.extend(read);
-            self.apply(&mut views, &inputs, &latest, &mut write)
+            self.apply(&mut views, &inputs, &latest, &mut write, interrupt)
         };
         let committed = applied.and_then(|()| {
             self.store
@@ -349,6 +367,7 @@ impl Maintainer {
         inputs: &[Input],
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
+        interrupt: &Interrupt,
     ) -> Result<()> {
         if inputs.is_empty() {
             return Ok(());
@@ -358,7 +377,7 @@ impl Maintainer {
             errors,
             ..
         } = views;
-        let result = contain_panics(|| propagate(list, errors, inputs, latest, write));
+        let result = contain_panics(|| propagate(list, errors, inputs, latest, write, interrupt));
         if result.is_err()
             && let Err(error) = self.reload(views)
         {
@@ -396,6 +415,7 @@ impl ChangeObserver for Maintainer {
         changes: &StreamChunk,
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
+        interrupt: &Interrupt,
     ) -> Result<()> {
         // Changes other sessions deferred go first, so that views see every change in
         // commit order.
@@ -404,7 +424,7 @@ impl ChangeObserver for Maintainer {
         if let Some(table) = views.relations.get(&table_id) {
             inputs.push(Input::for_all(table.clone(), changes.clone()));
         }
-        self.apply(&mut views, &inputs, latest, write)
+        self.apply(&mut views, &inputs, latest, write, interrupt)
     }
 
     fn abandoned(&self) {
@@ -454,6 +474,7 @@ fn propagate(
     inputs: &[Input],
     latest: &ReadSnapshot,
     write: &mut EpochWrite,
+    interrupt: &Interrupt,
 ) -> Result<()> {
     let mut pending: Vec<Input> = inputs.to_vec();
     let mut failed: Vec<(TableReference, ViewFailure)> = views
@@ -476,7 +497,10 @@ fn propagate(
                     if sources.contains(&input.relation)
                         && input.only_view.is_none_or(|only| only == view.id)
                     {
-                        out.push(view.dataflow.push(&input.relation, &input.changes)?);
+                        for piece in input.changes.pieces(ROWS_PER_PUSH) {
+                            interrupt.check()?;
+                            out.push(view.dataflow.push(&input.relation, &piece)?);
+                        }
                     }
                 }
                 Ok(out)
@@ -484,7 +508,7 @@ fn propagate(
         };
         let out = match pushed {
             Ok(out) => out,
-            Err(error) if is_storage_error(&error) => return Err(error),
+            Err(error) if fails_the_statement(&error) => return Err(error),
             Err(error) => {
                 failed.push((view.reference.clone(), fail(view, &error, write)));
                 continue;
@@ -516,10 +540,16 @@ fn fail(view: &mut View, error: &WeirError, write: &mut EpochWrite) -> ViewFailu
     failure
 }
 
-/// Whether `error` comes from the disk rather than from the view: the statement (or
-/// barrier) fails and is tried again, the view does not.
-fn is_storage_error(error: &WeirError) -> bool {
-    [SqlState::DISK_FULL, SqlState::IO_ERROR].contains(&error.state)
+/// Whether `error` comes from the disk or from the statement's interrupt rather than from
+/// the view: the statement (or barrier) fails and is tried again, the view does not.
+fn fails_the_statement(error: &WeirError) -> bool {
+    [
+        SqlState::DISK_FULL,
+        SqlState::IO_ERROR,
+        SqlState::QUERY_CANCELED,
+        SqlState::CONNECTION_FAILURE,
+    ]
+    .contains(&error.state)
 }
 
 /// See [`Maintainer::is_append_only`]; `ids` are the relations' ids by name.

@@ -17,11 +17,11 @@ use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, col};
 use datafusion::physical_plan::collect;
 use datafusion::sql::sqlparser::ast::{CreateView, Query, Statement, ViewColumnDef};
 use weir_catalog::{Catalog, DEFAULT_SCHEMA, ObjectKind};
-use weir_common::{Result, StreamChunk, WeirError};
+use weir_common::{Interrupt, Result, StreamChunk, WeirError};
 use weir_planner::{StreamPlan, plan_stream};
 use weir_storage::{EpochWrite, MaterializedViewTable, ReadSnapshot, Store, ViewRows};
 
-use crate::maintainer::{Maintainer, Output};
+use crate::maintainer::{BackfillTarget, Maintainer, Output};
 use crate::source_table::SourceTable;
 
 /// A view's (or sink's) query planned for maintenance.
@@ -129,20 +129,20 @@ pub(crate) async fn resume(
 }
 
 /// Computes a new view's rows (or a sink's first messages) and state from its inputs as
-/// of `latest` into `write`.
+/// of `latest` into `write`; stops with the interrupt's error if `interrupt` is raised
+/// before it is done.
 pub(crate) async fn backfill(
     context: &SessionContext,
     maintainer: &Maintainer,
-    id: u32,
-    plan: &StreamPlan,
-    output: &Output,
+    target: BackfillTarget<'_>,
     latest: &ReadSnapshot,
     write: &mut EpochWrite,
+    interrupt: &Interrupt,
 ) -> Result<weir_stream::Dataflow> {
     let mut state = context.state();
     state.config_mut().set_extension(Arc::new(latest.clone()));
     let mut inputs = Vec::new();
-    for relation in plan.sources() {
+    for relation in target.plan.sources() {
         let provider = context.table_provider(relation.clone()).await?;
         // A source's records reach the view through its reader, from the startup offset.
         let provider_any: &dyn std::any::Any = provider.as_ref();
@@ -150,10 +150,12 @@ pub(crate) async fn backfill(
             continue;
         }
         let scan = provider.scan(&state, None, &[], None).await?;
-        let batches = collect(scan, state.task_ctx()).await?;
+        let batches = interrupt
+            .unless_raised(async { Ok(collect(scan, state.task_ctx()).await?) })
+            .await?;
         let schema = provider.schema();
         let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
         inputs.push((relation.clone(), StreamChunk::inserts(rows)));
     }
-    maintainer.backfill(id, plan, output, &inputs, latest, write)
+    maintainer.backfill(target, &inputs, latest, write, interrupt)
 }

@@ -18,7 +18,7 @@ use datafusion::sql::sqlparser::ast::{
     Reset, ResetStatement, Set, SetExpr, Statement, TableObject, Value,
 };
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
-use weir_common::{Result, SqlState, WeirError};
+use weir_common::{Interrupt, Result, SqlState, WeirError};
 use weir_sql::{ConnectorObject, ParsedStatement};
 use weir_storage::DeferMaintenance;
 
@@ -45,6 +45,8 @@ pub struct Session {
     /// The user name the client logged in with, which privileges are checked against
     /// (`SET SESSION AUTHORIZATION` changes only the setting).
     login_user: String,
+    /// The interrupt of the statement running (or that ran last).
+    interrupt: Interrupt,
 }
 
 impl Session {
@@ -61,6 +63,7 @@ impl Session {
             notices: Vec::new(),
             reported_changes: Vec::new(),
             pending_copy: None,
+            interrupt: Interrupt::new(),
         }
     }
 
@@ -88,9 +91,14 @@ impl Session {
         }
     }
 
-    /// Runs one statement.
-    pub async fn execute(&mut self, statement: ParsedStatement) -> Result<Outcome> {
-        self.guarded(statement, None, None).await
+    /// Runs one statement, which stops with 57014 if `interrupt` is raised before it
+    /// is done (see [`Interrupt`]); so do the rows it returns.
+    pub async fn execute(
+        &mut self,
+        statement: ParsedStatement,
+        interrupt: Interrupt,
+    ) -> Result<Outcome> {
+        self.guarded(statement, None, None, interrupt).await
     }
 
     /// Parses and plans `sql`, which must hold at most one statement, for the extended
@@ -133,11 +141,13 @@ impl Session {
         }))
     }
 
-    /// Runs a prepared statement with its parameters bound.
+    /// Runs a prepared statement with its parameters bound, as [`Session::execute`] runs
+    /// a statement.
     pub async fn execute_prepared(
         &mut self,
         prepared: &Prepared,
         parameters: ParamValues,
+        interrupt: Interrupt,
     ) -> Result<Outcome> {
         // A query's plan from preparation is reused while the catalog is as it was then;
         // it reads the tables' data as of this execution all the same.
@@ -148,17 +158,25 @@ impl Session {
             }
             _ => None,
         };
-        self.guarded(prepared.statement.clone(), Some(parameters), plan)
-            .await
+        self.guarded(
+            prepared.statement.clone(),
+            Some(parameters),
+            plan,
+            interrupt,
+        )
+        .await
     }
 
-    /// Applies the rules of transaction blocks around running a statement.
+    /// Applies the rules of transaction blocks around running a statement, and hands its
+    /// rows to the executor.
     async fn guarded(
         &mut self,
         statement: ParsedStatement,
         parameters: Option<ParamValues>,
         plan: Option<LogicalPlan>,
+        interrupt: Interrupt,
     ) -> Result<Outcome> {
+        self.interrupt = interrupt;
         let ends_block = matches!(
             statement,
             ParsedStatement::Sql(Statement::Commit { .. } | Statement::Rollback { .. })
@@ -175,17 +193,10 @@ impl Session {
             | ParsedStatement::CreateSink(_)
             | ParsedStatement::DropConnector(_) => true,
         };
-        let result = match self.settings.statement_timeout() {
-            Some(limit) => tokio::time::timeout(limit, self.dispatch(statement, parameters, plan))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(WeirError::new(
-                        SqlState::QUERY_CANCELED,
-                        "canceling statement due to statement timeout",
-                    ))
-                }),
-            None => self.dispatch(statement, parameters, plan).await,
-        };
+        let result = self
+            .dispatch(statement, parameters, plan)
+            .await
+            .map(|outcome| self.rows_on_executor(outcome));
         match (&result, self.transaction) {
             (Err(_), TransactionState::InBlock { .. }) => {
                 self.transaction = TransactionState::Failed;
@@ -196,6 +207,28 @@ impl Session {
             _ => {}
         }
         result
+    }
+
+    /// The outcome with its rows, if it has any, produced on the executor and stopped by
+    /// the statement's interrupt.
+    fn rows_on_executor(&self, outcome: Outcome) -> Outcome {
+        let executor = self.database.executor();
+        match outcome {
+            Outcome::Rows { schema, stream } => Outcome::Rows {
+                schema,
+                stream: executor.rows(stream, self.interrupt.clone()),
+            },
+            Outcome::CopyOut {
+                schema,
+                stream,
+                format,
+            } => Outcome::CopyOut {
+                schema,
+                stream: executor.rows(stream, self.interrupt.clone()),
+                format,
+            },
+            other => other,
+        }
     }
 
     async fn dispatch(
@@ -212,15 +245,21 @@ impl Session {
                     &self.login_user,
                     &create,
                     &mut self.notices,
+                    &self.interrupt,
                 )
                 .await;
                 self.database.catalog_changed();
                 result
             }
             ParsedStatement::CreateSink(create) => {
-                let result =
-                    ddl::create_sink(&self.database, &self.login_user, &create, &mut self.notices)
-                        .await;
+                let result = ddl::create_sink(
+                    &self.database,
+                    &self.login_user,
+                    &create,
+                    &mut self.notices,
+                    &self.interrupt,
+                )
+                .await;
                 self.database.catalog_changed();
                 result
             }
@@ -236,6 +275,7 @@ impl Session {
                     drop.if_exists,
                     drop.cascade,
                     &mut self.notices,
+                    &self.interrupt,
                 )
                 .await;
                 self.database.catalog_changed();
@@ -267,8 +307,14 @@ impl Session {
             } => self.show_objects(ObjectKind::MaterializedView).await,
             Statement::ShowViews { .. } => self.show_objects(ObjectKind::View).await,
             Statement::CreateTable(_) | Statement::CreateView(_) => {
-                let result =
-                    ddl::create(&self.database, &self.context, &statement, &mut self.notices).await;
+                let result = ddl::create(
+                    &self.database,
+                    &self.context,
+                    &statement,
+                    &mut self.notices,
+                    &self.interrupt,
+                )
+                .await;
                 self.database.catalog_changed();
                 result
             }
@@ -292,6 +338,7 @@ impl Session {
                     if_exists,
                     cascade,
                     &mut self.notices,
+                    &self.interrupt,
                 )
                 .await;
                 self.database.catalog_changed();
@@ -300,7 +347,7 @@ impl Session {
             // Every statement commits its changes and those of the views they reach before
             // it returns, so by the time FLUSH runs everything before it is visible.
             statement if weir_sql::is_flush(&statement) => {
-                self.database.maintainer().flush().await?;
+                self.database.maintainer().flush(&self.interrupt).await?;
                 Ok(Outcome::command("FLUSH"))
             }
             Statement::Discard { .. } => {
@@ -443,7 +490,9 @@ impl Session {
     }
 
     /// Ends the `COPY … FROM STDIN` in progress and inserts its rows; returns how many.
-    pub async fn copy_done(&mut self) -> Result<usize> {
+    /// Stops, inserting nothing, if `interrupt` is raised before the rows commit.
+    pub async fn copy_done(&mut self, interrupt: Interrupt) -> Result<usize> {
+        self.interrupt = interrupt;
         let copy = self
             .pending_copy
             .take()
@@ -547,7 +596,7 @@ impl Session {
     }
 
     async fn show_objects(&self, kind: ObjectKind) -> Result<Outcome> {
-        let catalog = self.database.catalog().lock().await;
+        let catalog = self.database.lock_catalog(&self.interrupt).await?;
         let mut names: Vec<&str> = catalog
             .entries()
             .filter(|entry| entry.kind == kind && entry.schema == DEFAULT_SCHEMA)
@@ -562,7 +611,7 @@ impl Session {
 
     /// The stream plan a materialized view would run, one operator per line.
     async fn explain_materialized(&self, create: &CreateView) -> Result<Outcome> {
-        let catalog = self.database.catalog().lock().await;
+        let catalog = self.database.lock_catalog(&self.interrupt).await?;
         let planned = materialized::plan_view(&self.context.state(), &catalog, create).await?;
         let lines = planned.plan.explain();
         rows(
@@ -575,7 +624,7 @@ impl Session {
     /// from its definition (planning is deterministic).
     async fn explain_existing_view(&self, name: &ObjectName) -> Result<Outcome> {
         let name = QualifiedName::resolve(name)?;
-        let catalog = self.database.catalog().lock().await;
+        let catalog = self.database.lock_catalog(&self.interrupt).await?;
         let entry = match catalog.lookup(&name.schema, &name.name) {
             Some(entry) if entry.kind == ObjectKind::MaterializedView => entry,
             Some(_) => {
@@ -602,6 +651,7 @@ impl Session {
         let mut state = self.context.state();
         let config = state.config_mut();
         config.set_extension(Arc::new(self.database.store().snapshot()));
+        config.set_extension(Arc::new(self.interrupt.clone()));
         if !self.settings.implicit_flush() {
             config.set_extension(Arc::new(DeferMaintenance));
         }

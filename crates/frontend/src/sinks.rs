@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
-use weir_common::{Result, StreamChunk, WeirError, now_micros};
+use weir_common::{Interrupt, Result, StreamChunk, WeirError, now_micros};
 use weir_connectors::{
     KafkaWriter, Outbox, OutboxEntry, SinkEncoder, SinkOptions, SinkStatus, decode_messages,
     encode_messages,
@@ -202,7 +202,7 @@ impl Outbox for StoreOutbox {
     }
 
     fn delivered(&self, sequence: u64) -> Result<()> {
-        let _writer = futures::executor::block_on(self.store.lock_writes());
+        let _writer = futures::executor::block_on(self.store.lock_writes(&Interrupt::new()))?;
         // A sink dropped meanwhile (or another that reuses its id) must not be touched.
         match read_meta(&self.store.snapshot(), self.id)? {
             Some(meta) if meta.uid == self.uid && meta.delivered < sequence => {}

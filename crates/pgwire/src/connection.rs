@@ -31,6 +31,7 @@ use weir_common::SqlState;
 
 use crate::frame_check::{FrameCheck, check_startup_parameters};
 use crate::handlers::WeirHandlers;
+use crate::statement_watch::ClientSocket;
 
 /// How long a client has to log in, as PostgreSQL's `authentication_timeout`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,11 +55,13 @@ pub(crate) async fn serve(mut socket: TcpStream, handlers: Arc<WeirHandlers>) ->
     let Some(first) = first else {
         return Ok(());
     };
+    let watched = ClientSocket::of(&socket)?;
     let mut socket = Framed::new(
         FrameCheck::new(socket, first),
         PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
     );
     socket.set_state(PgWireConnectionState::AwaitingStartup);
+    socket.session_extensions().insert(watched);
 
     let startup_handler = handlers.startup_handler();
     let simple_query_handler = handlers.simple_query_handler();

@@ -14,6 +14,7 @@ use weir_common::SqlState;
 
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, session_of};
+use crate::statement_watch::watch_statement;
 
 #[async_trait]
 impl CopyHandler for QueryHandler {
@@ -35,7 +36,15 @@ impl CopyHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client, &self.database);
-        let rows = session.lock().await.copy_done().await.map_err(to_pgwire)?;
+        let mut guard = session.lock_owned().await;
+        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
+        let work = async move { guard.copy_done(interrupt).await };
+        let rows = self
+            .database
+            .executor()
+            .run(work)
+            .await
+            .map_err(to_pgwire)?;
         let tag = Tag::new("COPY").with_rows(rows);
         client
             .send(PgWireBackendMessage::CommandComplete(tag.into()))

@@ -24,6 +24,7 @@ use weir_frontend::{Database, Prepared};
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
+use crate::statement_watch::watch_statement;
 use crate::text_values::result_fields;
 
 pub(crate) struct WeirQueryParser {
@@ -44,11 +45,15 @@ impl QueryParser for WeirQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client, &self.database);
-        let mut guard = session.lock().await;
-        guard.prepare(sql).await.map_err(|error| {
-            guard.fail_transaction();
-            to_pgwire(error)
-        })
+        let mut guard = session.lock_owned().await;
+        let sql = sql.to_owned();
+        let work = async move {
+            guard.prepare(&sql).await.map_err(|error| {
+                guard.fail_transaction();
+                to_pgwire(error)
+            })
+        };
+        self.database.executor().run(work).await
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -104,11 +109,20 @@ impl ExtendedQueryHandler for QueryHandler {
             None => decode_parameters(portal, &types)?,
         };
         let session = session_of(client, &self.database);
-        let mut guard = session.lock().await;
+        let mut guard = session.clone().lock_owned().await;
+        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
         let span = tracing::debug_span!("statement", sql = %prepared.sql);
-        let result = guard
-            .execute_prepared(prepared, parameters)
-            .instrument(span)
+        let prepared = prepared.clone();
+        let (mut guard, result) = self
+            .database
+            .executor()
+            .run(async move {
+                let result = guard
+                    .execute_prepared(&prepared, parameters, interrupt)
+                    .instrument(span)
+                    .await;
+                (guard, result)
+            })
             .await;
         send_session_messages(client, &mut guard).await?;
         match result {

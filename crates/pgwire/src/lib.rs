@@ -16,6 +16,7 @@ mod responses;
 mod server;
 mod simple;
 mod startup;
+mod statement_watch;
 mod text_values;
 
 pub use server::{Authentication, Server};

@@ -1,5 +1,6 @@
 //! The simple query protocol: a string of one or more statements, run in order until
-//! one fails.
+//! one fails. Each is parsed and run on the query executor, watched for cancel requests,
+//! its `statement_timeout` and the client going away.
 
 use std::fmt::Debug;
 
@@ -16,6 +17,7 @@ use tracing::Instrument;
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
+use crate::statement_watch::watch_statement;
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
@@ -26,8 +28,11 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client, &self.database);
-        let mut guard = session.lock().await;
-        let statements = match weir_frontend::parse(query) {
+        let mut guard = session.clone().lock_owned().await;
+        let executor = self.database.executor().clone();
+        let text = query.to_owned();
+        let parsed = executor.run(async move { weir_frontend::parse(&text) });
+        let statements = match parsed.await {
             Ok(statements) => statements,
             Err(error) => {
                 guard.fail_transaction();
@@ -37,8 +42,15 @@ impl SimpleQueryHandler for QueryHandler {
         let count = statements.len();
         let mut responses = Vec::with_capacity(count);
         for (index, statement) in statements.into_iter().enumerate() {
+            let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
             let span = tracing::debug_span!("statement", sql = %statement);
-            let mut result = guard.execute(statement).instrument(span).await;
+            let (returned, mut result) = executor
+                .run(async move {
+                    let result = guard.execute(statement, interrupt).instrument(span).await;
+                    (guard, result)
+                })
+                .await;
+            guard = returned;
             if index + 1 < count
                 && let Ok(outcome) = result
             {

@@ -26,7 +26,7 @@ use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
 use pgwire::api::{
-    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
+    ClientInfo, ConnectionManager, PgWireConnectionState, PidSecretKeyGenerator,
     RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
@@ -38,6 +38,7 @@ use weir_frontend::Settings;
 
 use crate::errors::fatal;
 use crate::server::Authentication;
+use crate::statement_watch::register_for_cancel;
 
 /// The parameters sent right after authentication: PostgreSQL's reported settings, with
 /// the client's own startup choices applied.
@@ -130,16 +131,13 @@ impl WeirStartup {
         let method = match credentials {
             Credentials::Trust => Method::Trust,
             Credentials::Cleartext(password) => Method::Cleartext(
-                CleartextPasswordAuthStartupHandler::new(password.clone(), WeirParameters)
-                    .with_connection_manager(connections.clone()),
+                CleartextPasswordAuthStartupHandler::new(password.clone(), WeirParameters),
             ),
             Credentials::Scram(password) => {
                 let mut scram = ScramAuth::new(Arc::new(password.clone()));
                 scram.set_iterations(SCRAM_ITERATIONS);
                 Method::Scram(
-                    SASLAuthStartupHandler::new(Arc::new(WeirParameters))
-                        .with_scram(scram)
-                        .with_connection_manager(connections.clone()),
+                    SASLAuthStartupHandler::new(Arc::new(WeirParameters)).with_scram(scram),
                 )
             }
         };
@@ -165,11 +163,7 @@ impl WeirStartup {
         save_startup_parameters_to_metadata(client, startup);
         let (pid, secret_key) = self.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret_key.clone());
-        let (handle, guard) = self.connections.register(pid, secret_key);
-        client
-            .session_extensions()
-            .insert::<Arc<ConnectionHandle>>(handle);
-        client.session_extensions().insert::<ConnectionGuard>(guard);
+        register_for_cancel(client, &self.connections);
         finish_authentication(client, &WeirParameters).await
     }
 }
@@ -235,8 +229,12 @@ impl StartupHandler for WeirStartup {
             Method::Cleartext(handler) => handler.on_startup(client, message).await,
             Method::Scram(handler) => handler.on_startup(client, message).await,
         };
-        if result.is_err() {
-            tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+        match &result {
+            Ok(()) if matches!(client.state(), PgWireConnectionState::ReadyForQuery) => {
+                register_for_cancel(client, &self.connections);
+            }
+            Ok(()) => {}
+            Err(_) => tokio::time::sleep(FAILED_LOGIN_DELAY).await,
         }
         result
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
-use weir_frontend::{AllowedHost, ConnectPolicy, ConnectorAccess, Database, DatabaseOptions};
+use weir_frontend::{
+    AllowedHost, ConnectPolicy, ConnectorAccess, Database, DatabaseOptions, STATEMENT_STACK_BYTES,
+};
 use weir_pgwire::{Authentication, Server};
 
 /// weir, a streaming SQL database that speaks PostgreSQL.
@@ -81,6 +83,13 @@ struct Args {
     #[arg(long, env = "WEIR_SECRETS_DIR")]
     secrets_dir: Option<PathBuf>,
 
+    /// How many threads run statements and view maintenance, apart from the threads that
+    /// serve connections. More threads than cores let the kernel share the cores among
+    /// concurrent statements, so that short ones are answered while long ones run.
+    /// Default: four per core, at least 8.
+    #[arg(long, env = "WEIR_QUERY_THREADS")]
+    query_threads: Option<usize>,
+
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
     /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
@@ -97,12 +106,6 @@ enum AuthMethod {
     Cleartext,
 }
 
-/// The stack of every thread that runs statements: parsing, planning and evaluating a
-/// statement recurse once per level of its syntax tree, up to `weir_sql::MAX_DEPTH` levels
-/// (deeper statements are refused before they are parsed). Only the pages a thread
-/// touches take memory.
-const STATEMENT_STACK_BYTES: usize = 256 << 20;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_default_env()
@@ -112,8 +115,12 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // The threads that serve connections; statements run on the query executor's. A
+    // statement's text may still be formatted here (in a log line), so these threads get
+    // the same deep stack.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_name("weir-connections")
         .thread_stack_size(STATEMENT_STACK_BYTES)
         .build()
     {
@@ -140,7 +147,9 @@ async fn serve(args: Args) -> Result<(), String> {
         ),
         None => None,
     };
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let options = DatabaseOptions {
+        query_threads: args.query_threads.unwrap_or((4 * cores).max(8)),
         barrier_interval: Duration::from_millis(args.barrier_interval_ms),
         max_dead_letters: args.max_dead_letters,
         connector_access: ConnectorAccess {

@@ -126,13 +126,13 @@ pub(crate) fn too_deep() -> WeirError {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use crate::dialect::WeirDialect;
     use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 
     use super::*;
 
     fn depth_ok(sql: &str) -> bool {
-        let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        let tokens = Tokenizer::new(&WeirDialect, sql)
             .tokenize_with_location()
             .unwrap();
         check_depth(&tokens).is_ok()

@@ -13,6 +13,7 @@
 mod column_names;
 mod connector_ddl;
 mod depth;
+mod dialect;
 mod redact;
 mod set_returning;
 mod sink_ddl;
@@ -32,12 +33,13 @@ use datafusion::sql::sqlparser::ast::{
     Expr, FlushType, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Statement,
     visit_expressions_mut, visit_relations,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use weir_common::{Position, Result, WeirError};
+
+use crate::dialect::WeirDialect;
 
 pub use datafusion::sql::sqlparser;
 
@@ -94,7 +96,7 @@ impl std::fmt::Display for ParsedStatement {
 /// A statement whose syntax tree would be deeper than [`MAX_DEPTH`] is refused with 54001
 /// (see `depth`).
 pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+    let tokens = Tokenizer::new(&WeirDialect, sql)
         .tokenize_with_location()
         .map_err(|error| at_character(syntax_error(error.into()), sql))?;
     depth::check_depth(&tokens)?;
@@ -144,7 +146,7 @@ pub fn parse_sql(sql: &str) -> Result<Statement> {
 fn parse_with_extensions(
     tokens: Vec<TokenWithSpan>,
 ) -> std::result::Result<Vec<ParsedStatement>, ParserError> {
-    let dialect = PostgreSqlDialect {};
+    let dialect = WeirDialect;
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
@@ -224,7 +226,7 @@ fn answer_view_definitions(statement: &mut Statement) {
                  ON viewdef_c.relnamespace = viewdef_n.oid AND viewdef_c.relname = viewdef_o.name \
                  WHERE viewdef_c.oid = {oid})"
             );
-            if let Ok(replacement) = Parser::new(&PostgreSqlDialect {})
+            if let Ok(replacement) = Parser::new(&WeirDialect)
                 .try_with_sql(&lookup)
                 .and_then(|mut parser| parser.parse_expr())
             {

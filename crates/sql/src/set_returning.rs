@@ -12,12 +12,12 @@
 
 use std::ops::ControlFlow;
 
+use crate::dialect::WeirDialect;
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
     ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableWithJoins, VisitMut,
     VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 /// Rewrites every select list of `statement`.
@@ -85,7 +85,7 @@ fn series_table(series: &Expr) -> Option<TableWithJoins> {
         "SELECT * FROM generate_series{} AS {SERIES_ALIAS}",
         function.args
     );
-    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
+    let mut statements = Parser::parse_sql(&WeirDialect, &sql).ok()?;
     let Some(Statement::Query(query)) = statements.pop() else {
         return None;
     };

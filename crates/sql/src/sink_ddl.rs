@@ -12,8 +12,8 @@
 
 use std::fmt;
 
+use crate::dialect::WeirDialect;
 use datafusion::sql::sqlparser::ast::{ObjectName, Query};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -107,7 +107,7 @@ fn parse_query_before_options(parser: &mut Parser) -> Result<Box<Query>, ParserE
         return parser.expected("WITH (…) after the sink's query", parser.peek_token());
     };
     let tokens = (0..end).map(|_| parser.next_token()).collect();
-    let dialect = PostgreSqlDialect {};
+    let dialect = WeirDialect;
     let mut query_parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let query = query_parser.parse_query()?;
     let rest = query_parser.peek_token();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rocksdb::{
     BlockBasedOptions, DB, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use weir_common::{Result, SqlState, WeirError};
+use weir_common::{Interrupt, Result, SqlState, WeirError};
 
 use crate::keys;
 use crate::observer::ChangeObserver;
@@ -162,10 +162,15 @@ impl Store {
             .and_then(std::sync::Weak::upgrade)
     }
 
-    /// Waits until no other statement is writing; writers hold the guard from their first
-    /// read of existing keys to their commit.
-    pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.write_lock.lock().await
+    /// Waits until no other statement is writing, unless `interrupt` is raised first;
+    /// writers hold the guard from their first read of existing keys to their commit.
+    pub async fn lock_writes(
+        &self,
+        interrupt: &Interrupt,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        interrupt
+            .unless_raised(async { Ok(self.write_lock.lock().await) })
+            .await
     }
 
     /// Writes `write` and the next epoch number in one atomic, synced RocksDB write, and

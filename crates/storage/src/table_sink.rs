@@ -6,7 +6,9 @@
 //! * `Update` receives the new version of each row followed by its old storage key.
 //!
 //! Constraints are checked in full before anything is written, so a statement either
-//! applies completely or not at all.
+//! applies completely or not at all. The statement's [`Interrupt`] (a session config
+//! extension) stops it before it commits: while it reads its input, waits for the write
+//! lock, or maintains the views.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::TryStreamExt;
 use weir_common::json::{canonical_json_column, is_json};
 use weir_common::varchar::{check_varchar_length, varchar_length};
-use weir_common::{SqlState, StreamChunk, WeirError};
+use weir_common::{Interrupt, SqlState, StreamChunk, WeirError};
 
 use crate::keys;
 use crate::pending::{DeferMaintenance, PendingChanges};
@@ -232,8 +234,21 @@ impl DataSink for TableSink {
         data: SendableRecordBatchStream,
         context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let batches: Vec<RecordBatch> = data.try_collect().await?;
-        let _writer = self.store.lock_writes().await;
+        // The statement's interrupt is looked at until its write begins to commit.
+        let interrupt = context
+            .session_config()
+            .get_extension::<Interrupt>()
+            .map(|interrupt| interrupt.as_ref().clone())
+            .unwrap_or_default();
+        let batches: Vec<RecordBatch> = interrupt
+            .unless_raised(async { Ok(data.try_collect().await?) })
+            .await
+            .map_err(WeirError::into_datafusion)?;
+        let _writer = self
+            .store
+            .lock_writes(&interrupt)
+            .await
+            .map_err(WeirError::into_datafusion)?;
         let latest = self.store.snapshot();
         let observer = self
             .store
@@ -252,7 +267,8 @@ impl DataSink for TableSink {
             if defer {
                 PendingChanges::add(&latest, self.table_id, changes, &mut write)
                     .map_err(WeirError::into_datafusion)?;
-            } else if let Err(error) = observer.changed(self.table_id, changes, &latest, &mut write)
+            } else if let Err(error) =
+                observer.changed(self.table_id, changes, &latest, &mut write, &interrupt)
             {
                 observer.abandoned();
                 return Err(error.into_datafusion());

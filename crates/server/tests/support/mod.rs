@@ -135,6 +135,29 @@ impl TestServer {
             .expect("psql runs")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The processor time (user and system) the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // The fields after the command name, which is in parentheses; utime and stime are
+        // the 14th and 15th fields, in clock ticks (100 per second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|index| fields.get(*index)?.parse::<u64>().ok())
+            .sum();
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit; returns whether it exited
     /// cleanly.
     pub fn stop(&mut self) -> bool {

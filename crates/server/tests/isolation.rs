@@ -1,0 +1,269 @@
+//! Isolation between sessions: long statements neither hold up other sessions nor outlive
+//! a cancel request, their `statement_timeout` or their client, and a stopped statement
+//! leaves nothing of itself behind.
+//!
+//! The tests run one at a time (they measure latency while long queries load the
+//! machine), each on its own server.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::TestServer;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+/// A query that runs for about half a minute on two cores: a nested-loop join of 60
+/// billion pairs, 25 million for each batch of its larger side. (A nested-loop join
+/// with a large inner side stops only at its next batch, which can take seconds.)
+const LONG_QUERY: &str = "SELECT count(*) FROM generate_series(1, 3000) a, \
+     generate_series(1, 20000000) b WHERE a.value + b.value = 7";
+
+/// The same work as an INSERT's input.
+const LONG_INSERT: &str = "INSERT INTO t SELECT a.value FROM generate_series(1, 3000) a, \
+     generate_series(1, 20000000) b WHERE a.value + b.value = 7";
+
+/// How soon a statement must stop once asked to (the promise made to users).
+const STOP_WITHIN: Duration = Duration::from_millis(100);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+fn sqlstate(error: &tokio_postgres::Error) -> Option<&str> {
+    error.as_db_error().map(|error| error.code().code())
+}
+
+/// Starts `sql` on `client`'s own task; returns the task.
+fn start(
+    client: Client,
+    sql: &'static str,
+) -> tokio::task::JoinHandle<(Client, Result<(), tokio_postgres::Error>)> {
+    tokio::spawn(async move {
+        let result = client.simple_query(sql).await.map(drop);
+        (client, result)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_statements_are_answered_while_long_queries_run() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start();
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let client = server.connect().await;
+        running.push((client.cancel_token(), start(client, LONG_QUERY)));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let short = server.connect().await;
+    let mut latencies = Vec::new();
+    for _ in 0..100 {
+        let started = Instant::now();
+        let row = short.query_one("SELECT 1", &[]).await.expect("SELECT 1");
+        latencies.push(started.elapsed());
+        assert_eq!(row.get::<_, i64>(0), 1);
+    }
+    latencies.sort();
+    println!(
+        "SELECT 1 beside two long queries: median {:?}, slowest {:?}",
+        latencies[50], latencies[99]
+    );
+    assert!(
+        latencies[99] <= Duration::from_millis(50),
+        "the slowest SELECT 1 took {:?}",
+        latencies[99]
+    );
+
+    // Both long queries were still running, and stop when canceled.
+    for (cancel, task) in running {
+        assert!(!task.is_finished(), "a long query ended early");
+        let asked = Instant::now();
+        cancel.cancel_query(NoTls).await.expect("cancel request");
+        let (client, result) = task.await.unwrap();
+        let stopped = asked.elapsed();
+        let error = result.expect_err("canceled");
+        assert_eq!(sqlstate(&error), Some("57014"), "{error}");
+        assert!(
+            stopped <= STOP_WITHIN,
+            "the query stopped {stopped:?} after the cancel"
+        );
+        // The session goes on.
+        let row = client.query_one("SELECT 2", &[]).await.unwrap();
+        assert_eq!(row.get::<_, i64>(0), 2);
+    }
+}
+
+/// Runs `sql` on `client`, cancels it after `after`, and checks that it stops with 57014
+/// within [`STOP_WITHIN`] of the cancel.
+async fn cancel_after(client: Client, sql: &'static str, after: Duration) -> Client {
+    let cancel = client.cancel_token();
+    let task = start(client, sql);
+    tokio::time::sleep(after).await;
+    assert!(!task.is_finished(), "{sql} ended before it was canceled");
+    let asked = Instant::now();
+    cancel.cancel_query(NoTls).await.expect("cancel request");
+    let (client, result) = task.await.unwrap();
+    let stopped = asked.elapsed();
+    let error = result.expect_err("canceled");
+    assert_eq!(sqlstate(&error), Some("57014"), "{sql}: {error}");
+    assert_eq!(
+        error.as_db_error().unwrap().message(),
+        "canceling statement due to user request"
+    );
+    assert!(
+        stopped <= STOP_WITHIN,
+        "{sql} stopped {stopped:?} after the cancel"
+    );
+    client
+}
+
+async fn count(client: &Client, table: &str) -> i64 {
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+/// A server with a table `t` of the bigint `values`, and a table `big` of two million
+/// rows whose materialized self-join takes seconds to backfill.
+async fn server_with_tables(values: &str) -> (TestServer, Client) {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE t (x bigint); INSERT INTO t VALUES {values}; \
+             CREATE TABLE big (k bigint, x bigint); \
+             INSERT INTO big SELECT value % 100000, value FROM generate_series(1, 2000000)"
+        ))
+        .await
+        .unwrap();
+    (server, client)
+}
+
+const SLOW_VIEW: &str = "CREATE MATERIALIZED VIEW pairs AS \
+     SELECT a.k, count(*) AS n FROM big a JOIN big b ON a.k = b.k GROUP BY a.k";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canceled_statement_applies_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = server_with_tables("(1), (2), (3)").await;
+
+    let client = cancel_after(client, LONG_QUERY, Duration::from_millis(500)).await;
+    let client = cancel_after(client, LONG_INSERT, Duration::from_millis(500)).await;
+    assert_eq!(count(&client, "t").await, 3, "a canceled INSERT wrote rows");
+    let client = cancel_after(client, SLOW_VIEW, Duration::from_millis(500)).await;
+    let error = client
+        .simple_query("SELECT * FROM pairs")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&error),
+        Some("42P01"),
+        "a canceled CREATE left its view: {error}"
+    );
+
+    // Everything goes on: DML, DDL, and a view over the tables the canceled ones touched.
+    client
+        .batch_execute(
+            "INSERT INTO t VALUES (4); \
+             CREATE MATERIALIZED VIEW total AS SELECT sum(x) AS s FROM t",
+        )
+        .await
+        .unwrap();
+    let row = client.query_one("SELECT s FROM total", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 10);
+
+    // A cancel request while nothing runs is ignored, as PostgreSQL ignores it.
+    client.cancel_token().cancel_query(NoTls).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(count(&client, "t").await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statement_timeout_stops_every_kind_of_statement() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = server_with_tables("(1)").await;
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    for sql in [LONG_QUERY, LONG_INSERT, SLOW_VIEW] {
+        let started = Instant::now();
+        let error = client.simple_query(sql).await.expect_err("timed out");
+        let took = started.elapsed();
+        assert_eq!(sqlstate(&error), Some("57014"), "{sql}: {error}");
+        assert_eq!(
+            error.as_db_error().unwrap().message(),
+            "canceling statement due to statement timeout"
+        );
+        assert!(
+            took >= Duration::from_millis(300) && took <= Duration::from_millis(300) + STOP_WITHIN,
+            "{sql} stopped after {took:?}"
+        );
+    }
+    // The extended protocol too.
+    let error = client.query(LONG_QUERY, &[]).await.expect_err("timed out");
+    assert_eq!(sqlstate(&error), Some("57014"), "{error}");
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&client, "t").await,
+        1,
+        "a timed-out INSERT wrote rows"
+    );
+    let error = client
+        .simple_query("SELECT * FROM pairs")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&error),
+        Some("42P01"),
+        "a timed-out CREATE left its view: {error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_stops_when_its_client_goes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start();
+    let mut psql = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "weir",
+            "-d",
+            "weir",
+        ])
+        .args(["-X", "-c", LONG_QUERY])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.cpu_time();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let working = server.cpu_time() - before;
+    assert!(
+        working >= Duration::from_millis(500),
+        "the query used only {working:?} of a second"
+    );
+
+    psql.kill().expect("psql is killed");
+    psql.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.cpu_time();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_leaving = server.cpu_time() - before;
+    println!("processor time in the 2 s after the client left: {after_leaving:?}");
+    assert!(
+        after_leaving <= Duration::from_millis(200),
+        "the query went on after its client left: {after_leaving:?} of processor time in 2 s"
+    );
+    // Other sessions are served as before.
+    let client = server.connect().await;
+    assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
+}

@@ -340,7 +340,8 @@ def mutate(rng: random.Random, sql: str) -> str:
             text[position:position] = piece * rng.randint(2, 50)
         elif roll < 0.72:
             text[position:position] = list(" " + rng.choice(
-                ["(" * 300, "NOT " * 200, "- " * 300, "9" * 400, "'" + "x" * 5000 + "'"]))
+                ["(" * 300, "NOT " * 200, "- " * 300, "9" * 400, "'" + "x" * 5000 + "'",
+                 "abs(" * 40, "CAST(" * 40, "coalesce(1, " * 40]))
         elif roll < 0.8:
             text[position:position] = list(" " + rng.choice(LITERALS) + " ")
         elif roll < 0.9:

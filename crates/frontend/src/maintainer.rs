@@ -51,7 +51,7 @@ use crate::view_errors::ErrorLog;
 
 /// The most rows pushed through a dataflow at once, so that an interrupt is looked at
 /// often enough during a large change or a backfill.
-const ROWS_PER_PUSH: usize = 32_768;
+const ROWS_PER_PUSH: usize = 8_192;
 
 /// Changes of one relation for the views that read it (`only_view`: for that view alone,
 /// as a source's reader reads for one view).

@@ -237,38 +237,36 @@ impl Session {
         parameters: Option<ParamValues>,
         plan: Option<LogicalPlan>,
     ) -> Result<Outcome> {
-        match statement {
-            ParsedStatement::Sql(statement) => self.dispatch_sql(statement, parameters, plan).await,
+        let result = match statement {
+            ParsedStatement::Sql(statement) => {
+                return self.dispatch_sql(statement, parameters, plan).await;
+            }
             ParsedStatement::CreateConnector(create) => {
-                let result = ddl::create_connector(
+                ddl::create_connector(
                     &self.database,
                     &self.login_user,
                     &create,
                     &mut self.notices,
                     &self.interrupt,
                 )
-                .await;
-                self.database.catalog_changed();
-                result
+                .await
             }
             ParsedStatement::CreateSink(create) => {
-                let result = ddl::create_sink(
+                ddl::create_sink(
                     &self.database,
                     &self.login_user,
                     &create,
                     &mut self.notices,
                     &self.interrupt,
                 )
-                .await;
-                self.database.catalog_changed();
-                result
+                .await
             }
             ParsedStatement::DropConnector(drop) => {
                 let kind = match drop.object {
                     ConnectorObject::Source => ObjectKind::Source,
                     ConnectorObject::Sink => ObjectKind::Sink,
                 };
-                let result = ddl::drop_objects(
+                ddl::drop_objects(
                     &self.database,
                     kind,
                     &drop.names,
@@ -277,11 +275,12 @@ impl Session {
                     &mut self.notices,
                     &self.interrupt,
                 )
-                .await;
-                self.database.catalog_changed();
-                result
+                .await
             }
-        }
+        };
+        // Connector DDL changes the catalog (or may have: failed DDL counts too).
+        self.database.catalog_changed();
+        result
     }
 
     async fn dispatch_sql(

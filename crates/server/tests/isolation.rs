@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::TestServer;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{CancelToken, Client, NoTls};
 
 /// A query that runs for about half a minute on two cores: a nested-loop join of 60
 /// billion pairs, 25 million for each batch of its larger side. (A nested-loop join
@@ -37,11 +37,12 @@ fn sqlstate(error: &tokio_postgres::Error) -> Option<&str> {
     error.as_db_error().map(|error| error.code().code())
 }
 
+/// A statement running on its client's own task, which returns the client and the
+/// statement's result.
+type Running = tokio::task::JoinHandle<(Client, Result<(), tokio_postgres::Error>)>;
+
 /// Starts `sql` on `client`'s own task; returns the task.
-fn start(
-    client: Client,
-    sql: &'static str,
-) -> tokio::task::JoinHandle<(Client, Result<(), tokio_postgres::Error>)> {
+fn start(client: Client, sql: &'static str) -> Running {
     tokio::spawn(async move {
         let result = client.simple_query(sql).await.map(drop);
         (client, result)
@@ -80,17 +81,7 @@ async fn short_statements_are_answered_while_long_queries_run() {
 
     // Both long queries were still running, and stop when canceled.
     for (cancel, task) in running {
-        assert!(!task.is_finished(), "a long query ended early");
-        let asked = Instant::now();
-        cancel.cancel_query(NoTls).await.expect("cancel request");
-        let (client, result) = task.await.unwrap();
-        let stopped = asked.elapsed();
-        let error = result.expect_err("canceled");
-        assert_eq!(sqlstate(&error), Some("57014"), "{error}");
-        assert!(
-            stopped <= STOP_WITHIN,
-            "the query stopped {stopped:?} after the cancel"
-        );
+        let (client, _) = cancel_running(LONG_QUERY, &cancel, task, STOP_WITHIN).await;
         // The session goes on.
         let row = client.query_one("SELECT 2", &[]).await.unwrap();
         assert_eq!(row.get::<_, i64>(0), 2);
@@ -108,6 +99,22 @@ async fn cancel_after(
     let cancel = client.cancel_token();
     let task = start(client, sql);
     tokio::time::sleep(after).await;
+    let (client, error) = cancel_running(sql, &cancel, task, within).await;
+    assert_eq!(
+        error.as_db_error().unwrap().message(),
+        "canceling statement due to user request"
+    );
+    client
+}
+
+/// Cancels `sql`, still running as `task`, and checks that it stops with 57014 within
+/// `within` of the cancel; returns its client and its error.
+async fn cancel_running(
+    sql: &str,
+    cancel: &CancelToken,
+    task: Running,
+    within: Duration,
+) -> (Client, tokio_postgres::Error) {
     assert!(!task.is_finished(), "{sql} ended before it was canceled");
     let asked = Instant::now();
     cancel.cancel_query(NoTls).await.expect("cancel request");
@@ -115,16 +122,12 @@ async fn cancel_after(
     let stopped = asked.elapsed();
     let error = result.expect_err("canceled");
     assert_eq!(sqlstate(&error), Some("57014"), "{sql}: {error}");
-    assert_eq!(
-        error.as_db_error().unwrap().message(),
-        "canceling statement due to user request"
-    );
     println!("{sql}: stopped {stopped:?} after the cancel");
     assert!(
         stopped <= within,
         "{sql} stopped {stopped:?} after the cancel"
     );
-    client
+    (client, error)
 }
 
 async fn count(client: &Client, table: &str) -> i64 {

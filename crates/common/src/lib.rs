@@ -3,6 +3,8 @@
 //! interrupt, the clock.
 
 mod chunk;
+pub mod comparable;
+pub mod datetime_text;
 mod error;
 mod interrupt;
 pub mod json;

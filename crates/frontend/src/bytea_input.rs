@@ -2,33 +2,20 @@
 //!
 //! DataFusion casts text to binary by taking its UTF-8 bytes; PostgreSQL decodes the text:
 //! `\x` followed by hex digit pairs (the hex format, which PostgreSQL also prints), or
-//! else the escape format, where `\\` is a backslash and `\nnn` an octal byte. An
-//! analyzer rule, run after type coercion, replaces every text-to-binary cast in a plan
-//! (literals, INSERT values, COPY input, `::bytea`) by `bytea_in`, which decodes so.
+//! else the escape format, where `\\` is a backslash and `\nnn` an octal byte.
+//! [`crate::text_input`] replaces every text-to-binary cast in a plan by `bytea_in`, which
+//! decodes so.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue};
-use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarUDF, Volatility, create_udf,
-};
-use datafusion::optimizer::AnalyzerRule;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use weir_common::{SqlState, WeirError};
 
-/// Registers `bytea_in` and the rule that uses it in `context`.
-pub(crate) fn register(context: &SessionContext) {
-    context.register_udf(bytea_in());
-    context.add_analyzer_rule(Arc::new(DecodeByteaCasts));
-}
-
-fn bytea_in() -> ScalarUDF {
+/// `bytea_in(text)`: the bytes `text` stands for.
+pub(crate) fn bytea_in() -> ScalarUDF {
     create_udf(
         "bytea_in",
         vec![DataType::Utf8],
@@ -104,47 +91,6 @@ fn decode(text: &str) -> weir_common::Result<Vec<u8>> {
         }
     }
     Ok(out)
-}
-
-#[derive(Debug)]
-struct DecodeByteaCasts;
-
-impl AnalyzerRule for DecodeByteaCasts {
-    fn name(&self) -> &str {
-        "decode_bytea_casts"
-    }
-
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let schema = merge_schema(&plan.inputs());
-            plan.map_expressions(|expr| expr.transform_up(|expr| decode_cast(expr, &schema)))
-        })
-        .map(|transformed| transformed.data)
-    }
-}
-
-fn decode_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
-        return Ok(Transformed::no(expr));
-    };
-    let to_binary = matches!(
-        field.data_type(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-    );
-    let from_text = matches!(
-        inner.get_type(schema),
-        Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
-    );
-    if !(to_binary && from_text) {
-        return Ok(Transformed::no(expr));
-    }
-    let text = Expr::Cast(Cast::new(inner.clone(), DataType::Utf8));
-    let decoded = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(bytea_in()), vec![text]));
-    let result = match field.data_type() {
-        DataType::Binary => decoded,
-        other => Expr::Cast(Cast::new(Box::new(decoded), other.clone())),
-    };
-    Ok(Transformed::yes(result))
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ use crate::interruptible::StopAtInterrupt;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
-use crate::{barrier, bytea_input, ddl, functions, json_operators, length_limits, system};
+use crate::{
+    barrier, ddl, float_order, functions, json_operators, length_limits, pg_aggregates, pg_typeof,
+    system, text_input,
+};
 
 pub struct Database {
     store: Arc<Store>,
@@ -183,13 +186,16 @@ fn base_context() -> Result<SessionContext> {
         .map_err(|e| WeirError::from(*e))?;
     pg_class::install(context.state().catalog_list(), DATABASE_NAME)?;
     functions::register_shared(&context);
+    pg_typeof::register(&context);
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_type_planner(Arc::new(WeirTypePlanner))
         .with_physical_optimizer_rule(Arc::new(StopAtInterrupt))
         .build();
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;
-    bytea_input::register(&context);
+    pg_aggregates::register(&mut context)?;
+    text_input::register(&context);
+    float_order::register(&context);
     length_limits::register(&context);
     Ok(context)
 }

@@ -116,12 +116,11 @@ impl Session {
         let catalog_version = self.database.catalog_version();
         let (plan, result_schema) = match &statement {
             ParsedStatement::Sql(sql) if planned_by_datafusion(sql) => {
-                let plan = self
-                    .plan_statement(&self.statement_state(), sql.clone())
-                    .await?;
+                let state = self.statement_state();
+                let plan = self.plan_statement(&state, sql.clone()).await?;
                 let schema = match &plan {
                     LogicalPlan::Dml(_) => None,
-                    plan => Some(Arc::new(plan.schema().as_arrow().clone())),
+                    plan => Some(result_schema(&state, plan)?),
                 };
                 (Some(plan), schema)
             }
@@ -766,6 +765,10 @@ impl Session {
             }),
             _ => None,
         };
+        let schema = match tag {
+            None => Some(result_schema(&state, &plan)?),
+            Some(_) => None,
+        };
         let frame = DataFrame::new(state, plan);
         match tag {
             Some(tag) => match frame.collect().await {
@@ -776,12 +779,23 @@ impl Session {
                 }),
             },
             None => {
-                let schema = Arc::new(frame.schema().as_arrow().clone());
+                let schema = schema.expect("a query's result schema");
                 let stream = frame.execute_stream().await?;
                 Ok(Outcome::Rows { schema, stream })
             }
         }
     }
+}
+
+/// The columns of `plan`'s rows as the analyzer leaves them: its rules may change a
+/// column's type after planning (PostgreSQL's `sum(bigint)` is `numeric`, see
+/// [`crate::pg_aggregates`]).
+fn result_schema(state: &SessionState, plan: &LogicalPlan) -> Result<SchemaRef> {
+    let analyzed =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    Ok(Arc::new(analyzed.schema().as_arrow().clone()))
 }
 
 /// What an INSERT writes: for PostgreSQL's treatment of short VALUES rows and its messages.

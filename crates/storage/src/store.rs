@@ -17,7 +17,9 @@ use crate::snapshot::ReadSnapshot;
 /// The on-disk format. Row values and keys use Arrow's row format, whose byte layout may
 /// change between Arrow releases, so the Arrow major version is part of the format name;
 /// a data directory written by another format is refused at open rather than misread.
-const FORMAT: &str = "weir-1/arrow-row-59";
+/// The number counts changes of weir's own layouts, operator state included (2: top-N
+/// keys that sort by their order key, exact float sums).
+const FORMAT: &str = "weir-2/arrow-row-59";
 const FORMAT_KEY: &str = "format";
 const EPOCH_KEY: &str = "committed_epoch";
 /// The share of each memtable's memory given to its bloom filter.

@@ -2,8 +2,10 @@
 //!
 //! * `count`, `sum`, `avg`, `bool_and`, `bool_or` keep weighted sums and counts of
 //!   non-null values (booleans as 0 and 1): a deletion subtracts what its insertion added.
-//! * `var_samp`, `var_pop`, `stddev_samp`, `stddev_pop` keep the count, sum and sum of
-//!   squares of their values as floats, so their results may differ from a one-pass
+//!   The sums of floats are exact, with NaN and the infinities counted apart (see
+//!   [`crate::float_sum`]).
+//! * `var_samp`, `var_pop`, `stddev_samp`, `stddev_pop` keep the count and the exact sums
+//!   of their values and of their squares, so their results may differ from a one-pass
 //!   computation in the last digits.
 //! * `string_agg` and `array_agg` keep a multiset ordered by their `ORDER BY`; see
 //!   [`crate::ordered_values`].
@@ -19,7 +21,10 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
+use weir_common::comparable::{comparable, one_nan};
 use weir_common::{Result, WeirError};
+
+use crate::float_sum::FloatSum;
 
 /// Which aggregate, and how its argument is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +83,13 @@ impl Values {
             }
             Function::Min | Function::Max | Function::CountDistinct => {
                 let encoder = encoder.expect("multiset aggregates have an encoder");
-                let rows = encoder.convert_columns(std::slice::from_ref(argument))?;
+                // Distinct values are counted as SQL compares them; min and max keep
+                // each value's zeros (the maximum of `-0` alone is `-0`).
+                let argument = match function {
+                    Function::CountDistinct => comparable(argument),
+                    _ => one_nan(argument),
+                };
+                let rows = encoder.convert_columns(std::slice::from_ref(&argument))?;
                 Values::Encoded(
                     (0..argument.len())
                         .map(|i| argument.is_valid(i).then(|| rows.row(i).as_ref().to_vec()))
@@ -143,10 +154,8 @@ pub(crate) struct Accumulator {
     pub count: i64,
     /// Weighted sum of integer or decimal values.
     pub integer_sum: i128,
-    /// Weighted sum of float values.
-    pub float_sum: f64,
-    /// Weighted sum of the squares of float values.
-    pub float_sum_squares: f64,
+    /// Weighted sums of float values and of their squares.
+    pub floats: FloatSum,
     /// Multiplicity of each distinct non-null value, for min, max and count distinct.
     pub multiset: BTreeMap<Vec<u8>, i64>,
 }
@@ -165,8 +174,7 @@ impl Accumulator {
             (_, Values::Floats(v)) => {
                 if let Some(value) = v[row] {
                     self.count += weight;
-                    self.float_sum += value * weight as f64;
-                    self.float_sum_squares += value * value * weight as f64;
+                    self.floats.add(value, weight);
                 }
             }
             (_, Values::Present(present)) => {
@@ -209,27 +217,19 @@ impl Accumulator {
             }
             Function::BoolOr => ScalarValue::Boolean(Some(self.integer_sum > 0)),
             Function::VarSamp | Function::VarPop | Function::StddevSamp | Function::StddevPop => {
-                let n = self.count as f64;
                 let sample = matches!(function, Function::VarSamp | Function::StddevSamp);
-                let divisor = if sample { n - 1.0 } else { n };
-                if divisor <= 0.0 {
-                    ScalarValue::Float64(None)
-                } else {
-                    let squares =
-                        (self.float_sum_squares - self.float_sum * self.float_sum / n).max(0.0);
-                    let variance = squares / divisor;
-                    ScalarValue::Float64(Some(match function {
-                        Function::StddevSamp | Function::StddevPop => variance.sqrt(),
-                        _ => variance,
-                    }))
-                }
+                let variance = self.floats.variance(self.count, sample);
+                ScalarValue::Float64(variance.map(|variance| match function {
+                    Function::StddevSamp | Function::StddevPop => variance.sqrt(),
+                    _ => variance,
+                }))
             }
             Function::Sum => match input {
                 Some(DataType::Decimal128(precision, scale)) => {
                     ScalarValue::Decimal128(Some(self.integer_sum), *precision, *scale)
                 }
                 Some(DataType::Float16 | DataType::Float32 | DataType::Float64) => {
-                    ScalarValue::Float64(Some(self.float_sum))
+                    ScalarValue::Float64(Some(self.floats.sum()))
                 }
                 _ => ScalarValue::Int64(Some(i64::try_from(self.integer_sum).map_err(|_| {
                     WeirError::new(
@@ -251,7 +251,7 @@ impl Accumulator {
                     ScalarValue::Decimal128(Some(quotient), *precision, *out_scale)
                 }
                 (Some(DataType::Float16 | DataType::Float32 | DataType::Float64), _) => {
-                    ScalarValue::Float64(Some(self.float_sum / self.count as f64))
+                    ScalarValue::Float64(Some(self.floats.sum() / self.count as f64))
                 }
                 _ => ScalarValue::Float64(Some(self.integer_sum as f64 / self.count as f64)),
             },

@@ -16,11 +16,13 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{Expr, ExprSchemable};
+use weir_common::comparable::comparable_all;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::accumulator::{Accumulator, Function, Values, value_encoder};
 use crate::expr::{Compiled, compile};
+use crate::float_sum::{Dyadic, FloatSum};
 use crate::operator::Operator;
 use crate::ordered_values::Collection;
 use crate::row_errors::{RowError, evaluate_or_skip};
@@ -324,7 +326,7 @@ impl Operator for Aggregate {
         let group_columns: Vec<ArrayRef> = columns.by_ref().take(self.group_exprs).collect();
         let keys: Vec<Vec<u8>> = match &self.group_encoder {
             Some(encoder) => {
-                let encoded = encoder.convert_columns(&group_columns)?;
+                let encoded = encoder.convert_columns(&comparable_all(&group_columns))?;
                 encoded.iter().map(|row| row.as_ref().to_vec()).collect()
             }
             None => vec![vec![]; chunk.len()],
@@ -407,8 +409,7 @@ fn encode_group(group: &Group) -> Vec<u8> {
     for accumulator in &group.accumulators {
         encoder.i64(accumulator.count);
         encoder.i128(accumulator.integer_sum);
-        encoder.f64(accumulator.float_sum);
-        encoder.f64(accumulator.float_sum_squares);
+        encode_float_sum(&mut encoder, &accumulator.floats);
         encoder.i64(accumulator.multiset.len() as i64);
         for (value, multiplicity) in &accumulator.multiset {
             encoder.bytes(value);
@@ -416,6 +417,34 @@ fn encode_group(group: &Group) -> Vec<u8> {
         }
     }
     encoder.0
+}
+
+fn encode_float_sum(encoder: &mut Encoder, sum: &FloatSum) {
+    encoder.i64(sum.nan);
+    encoder.i64(sum.infinity);
+    encoder.i64(sum.negative_infinity);
+    for dyadic in [&sum.finite, &sum.finite_squares] {
+        let (mantissa, exponent) = dyadic.to_parts();
+        encoder.bytes(&mantissa);
+        encoder.i64(i64::from(exponent));
+    }
+}
+
+fn decode_float_sum(decoder: &mut Decoder) -> Result<FloatSum> {
+    let (nan, infinity, negative_infinity) = (decoder.i64()?, decoder.i64()?, decoder.i64()?);
+    let mut dyadic = || -> Result<Dyadic> {
+        let mantissa = decoder.bytes()?;
+        let exponent = i32::try_from(decoder.i64()?)
+            .map_err(|_| WeirError::internal("operator state holds a bad float sum"))?;
+        Ok(Dyadic::from_parts(&mantissa, exponent))
+    };
+    Ok(FloatSum {
+        nan,
+        infinity,
+        negative_infinity,
+        finite: dyadic()?,
+        finite_squares: dyadic()?,
+    })
 }
 
 fn decode_group(bytes: &[u8], accumulators: usize) -> Result<Group> {
@@ -429,8 +458,7 @@ fn decode_group(bytes: &[u8], accumulators: usize) -> Result<Group> {
         let mut accumulator = Accumulator {
             count: decoder.i64()?,
             integer_sum: decoder.i128()?,
-            float_sum: decoder.f64()?,
-            float_sum_squares: decoder.f64()?,
+            floats: decode_float_sum(&mut decoder)?,
             ..Accumulator::default()
         };
         for _ in 0..decoder.i64()? {

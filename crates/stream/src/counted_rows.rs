@@ -52,6 +52,28 @@ pub(crate) fn encoded_row(encoded: &Rows, columns: usize, index: usize) -> &[u8]
     }
 }
 
+/// A sorted-multiset key that sorts by `order` (a key of [`order_fields`]), then by `row`:
+/// `prefix`, `order`, `row`, then the length of `order`. Keys of arrow's row format are
+/// prefix-free, so two keys with different orders differ within the shorter order and
+/// sort as the orders do; the length comes last, where it cannot affect the order.
+pub(crate) fn ordered_key(mut prefix: Vec<u8>, order: &[u8], row: &[u8]) -> Vec<u8> {
+    prefix.reserve(order.len() + row.len() + 4);
+    prefix.extend_from_slice(order);
+    prefix.extend_from_slice(row);
+    prefix.extend_from_slice(&(order.len() as u32).to_be_bytes());
+    prefix
+}
+
+/// The order key and the row of `key`, a key of [`ordered_key`] without its prefix.
+pub(crate) fn split_ordered_key(key: &[u8]) -> Result<(&[u8], &[u8])> {
+    let truncated = || weir_common::WeirError::internal("operator state is truncated");
+    let (body, length) = key
+        .split_at_checked(key.len().wrapping_sub(4))
+        .ok_or_else(truncated)?;
+    let length = u32::from_be_bytes(length.try_into().map_err(|_| truncated())?) as usize;
+    body.split_at_checked(length).ok_or_else(truncated)
+}
+
 /// What turns multiset `before` into `after`: each element whose count changed, with
 /// the change.
 pub(crate) fn multiset_difference<K: Eq + Hash + Clone>(

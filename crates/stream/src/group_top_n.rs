@@ -17,18 +17,19 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable, SortExpr};
+use weir_common::comparable::comparable_all;
 use weir_common::{Result, StreamChunk};
 use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::counted_rows::{
-    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, partition_prefixes,
-    row_fields,
+    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, ordered_key,
+    partition_prefixes, row_fields, split_ordered_key,
 };
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
-use crate::state::{Decoder, StateTable};
+use crate::state::StateTable;
 
 pub(crate) struct GroupTopN {
     /// The partition expressions, then the order expressions.
@@ -39,7 +40,8 @@ pub(crate) struct GroupTopN {
     row_encoder: RowConverter,
     rank: RankFunction,
     limit: u64,
-    /// (partition, order key, row), each length-prefixed but the row → multiplicity.
+    /// (partition, order key, row) → multiplicity: the length-prefixed partition, then
+    /// an [`ordered_key`].
     rows: CountedRows,
     /// The input's columns, and the output's (the input's and the rank).
     input_schema: SchemaRef,
@@ -90,15 +92,13 @@ impl GroupTopN {
     fn window(&self, partition: &[u8]) -> Result<Window> {
         let mut window = Window::new();
         let (mut position, mut dense, mut rank) = (0u64, 0u64, 0u64);
-        let mut previous_order: Option<Vec<u8>> = None;
+        let mut previous_order: Option<&[u8]> = None;
         for (key, count) in self.rows.rows.range(partition.to_vec()..) {
             if !key.starts_with(partition) {
                 break;
             }
-            let mut decoder = Decoder(&key[partition.len()..]);
-            let order = decoder.bytes()?;
-            let row = decoder.0.to_vec();
-            let tie = previous_order.as_ref() == Some(&order);
+            let (order, row) = split_ordered_key(&key[partition.len()..])?;
+            let tie = previous_order == Some(order);
             if !tie {
                 dense += 1;
                 rank = position + 1;
@@ -114,7 +114,7 @@ impl GroupTopN {
                 if value > self.limit {
                     return Ok(window);
                 }
-                *window.entry((row.clone(), value)).or_default() += 1;
+                *window.entry((row.to_vec(), value)).or_default() += 1;
             }
         }
         Ok(window)
@@ -130,17 +130,20 @@ impl Operator for GroupTopN {
     ) -> Result<StreamChunk> {
         let (chunk, mut columns) = evaluate_or_skip(&self.expressions, chunk, errors)?;
         let order_columns = columns.split_off(self.partitions);
-        let partitions = self.partition_encoder.convert_columns(&columns)?;
-        let orders = self.order_encoder.convert_columns(&order_columns)?;
+        let partitions = self
+            .partition_encoder
+            .convert_columns(&comparable_all(&columns))?;
+        let orders = self
+            .order_encoder
+            .convert_columns(&comparable_all(&order_columns))?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
 
         let (touched, prefixes) = partition_prefixes(&partitions, self.partitions, chunk.len());
         let mut keys = Vec::with_capacity(chunk.len());
-        for (index, mut key) in prefixes.into_iter().enumerate() {
-            key.bytes(encoded_row(&orders, order_columns.len(), index));
-            key.0
-                .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
-            keys.push(key.0);
+        for (index, prefix) in prefixes.into_iter().enumerate() {
+            let order = encoded_row(&orders, order_columns.len(), index);
+            let row = encoded_row(&rows, chunk.rows().num_columns(), index);
+            keys.push(ordered_key(prefix.0, order, row));
         }
         let before = touched
             .iter()

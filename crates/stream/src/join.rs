@@ -23,6 +23,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DFSchema, JoinType, NullEquality};
 use datafusion::logical_expr::{Expr, ExprSchemable};
+use weir_common::comparable::comparable_all;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
@@ -228,7 +229,9 @@ impl Operator for Join {
         let (chunk, key_columns) = evaluate_or_skip(&self.sides[this].keys, chunk, errors)?;
         let rows = chunk.rows();
         let weights = chunk.weights().values();
-        let keys = self.sides[this].key_encoder.convert_columns(&key_columns)?;
+        let keys = self.sides[this]
+            .key_encoder
+            .convert_columns(&comparable_all(&key_columns))?;
         let key_of = |i: usize| encoded_row(&keys, key_columns.len(), i);
         let encoded_rows = self.sides[this]
             .row_encoder

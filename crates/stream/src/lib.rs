@@ -11,6 +11,7 @@ mod counted_rows;
 mod dataflow;
 mod expr;
 mod filter;
+mod float_sum;
 mod group_top_n;
 mod join;
 mod operator;

@@ -59,10 +59,6 @@ impl Encoder {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
 
-    pub fn f64(&mut self, value: f64) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-
     pub fn bytes(&mut self, value: &[u8]) {
         self.0
             .extend_from_slice(&(value.len() as u32).to_le_bytes());
@@ -91,10 +87,6 @@ impl Decoder<'_> {
 
     pub fn i128(&mut self) -> Result<i128> {
         Ok(i128::from_le_bytes(self.take()?))
-    }
-
-    pub fn f64(&mut self) -> Result<f64> {
-        Ok(f64::from_le_bytes(self.take()?))
     }
 
     pub fn bytes(&mut self) -> Result<Vec<u8>> {

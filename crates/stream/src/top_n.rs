@@ -12,16 +12,18 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::RowConverter;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::SortExpr;
+use weir_common::comparable::comparable_all;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
 use crate::counted_rows::{
-    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, row_fields,
+    CountedRows, decoded_chunk, encoded_row, multiset_difference, order_fields, ordered_key,
+    row_fields, split_ordered_key,
 };
 use crate::expr::{Compiled, compile};
 use crate::operator::Operator;
 use crate::row_errors::{RowError, evaluate_or_skip};
-use crate::state::{Decoder, Encoder, StateTable};
+use crate::state::StateTable;
 
 pub(crate) struct TopN {
     order: Vec<Compiled>,
@@ -29,8 +31,8 @@ pub(crate) struct TopN {
     row_encoder: RowConverter,
     offset: usize,
     limit: usize,
-    /// (order key, row) → multiplicity. The order key is length-prefixed so that rows
-    /// with equal order keys sort by their values.
+    /// (order key, row) → multiplicity, keyed by [`ordered_key`] so that rows with equal
+    /// order keys sort by their values.
     rows: CountedRows,
     schema: SchemaRef,
 }
@@ -86,27 +88,25 @@ impl Operator for TopN {
         errors: &mut Vec<RowError>,
     ) -> Result<StreamChunk> {
         let (chunk, order_columns) = evaluate_or_skip(&self.order, chunk, errors)?;
-        let order_keys = self.order_encoder.convert_columns(&order_columns)?;
+        let order_keys = self
+            .order_encoder
+            .convert_columns(&comparable_all(&order_columns))?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
         let before = self.window();
         for (index, weight) in chunk.weights().values().iter().enumerate() {
-            let mut key = Encoder::default();
-            key.bytes(order_keys.row(index).as_ref());
-            key.0
-                .extend_from_slice(encoded_row(&rows, chunk.rows().num_columns(), index));
-            self.rows.add(key.0, *weight);
+            let row = encoded_row(&rows, chunk.rows().num_columns(), index);
+            let key = ordered_key(Vec::new(), order_keys.row(index).as_ref(), row);
+            self.rows.add(key, *weight);
         }
         let after = self.window();
         let changed = multiset_difference(&before, &after);
         if changed.is_empty() {
             return Ok(StreamChunk::empty(self.schema.clone()));
         }
-        let mut rows = Vec::with_capacity(changed.len());
-        for (key, _) in &changed {
-            let mut decoder = Decoder(key);
-            decoder.bytes()?;
-            rows.push(decoder.0);
-        }
+        let rows = changed
+            .iter()
+            .map(|(key, _)| Ok(split_ordered_key(key)?.1))
+            .collect::<Result<Vec<_>>>()?;
         let weights = changed.iter().map(|(_, w)| *w).collect();
         decoded_chunk(&self.row_encoder, &self.schema, &rows, vec![], weights)?.unit_weights()
     }

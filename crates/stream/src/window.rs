@@ -28,6 +28,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::window::WindowExpr;
 use datafusion::physical_planner::create_window_expr;
+use weir_common::comparable::comparable_all;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
@@ -210,7 +211,9 @@ impl Operator for Window {
         errors: &mut Vec<RowError>,
     ) -> Result<StreamChunk> {
         let (chunk, partition_columns) = evaluate_or_skip(&self.partition, chunk, errors)?;
-        let partitions = self.partition_encoder.convert_columns(&partition_columns)?;
+        let partitions = self
+            .partition_encoder
+            .convert_columns(&comparable_all(&partition_columns))?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
         let (touched, prefixes) =
             partition_prefixes(&partitions, self.partition.len(), chunk.len());

@@ -433,12 +433,18 @@ fn round_to_micros(fraction: &str) -> i64 {
     micros + i64::from(up)
 }
 
-/// The time zone `name` names, in any case (`europe/paris` is `Europe/Paris`).
+/// The time zone `name` (lower case) names: `europe/paris` is `Europe/Paris`. The table
+/// of lower-case names is built once.
 fn zone_named(name: &str) -> Option<chrono_tz::Tz> {
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .find(|zone| zone.name().eq_ignore_ascii_case(name))
-        .copied()
+    static ZONES: std::sync::OnceLock<std::collections::HashMap<String, chrono_tz::Tz>> =
+        std::sync::OnceLock::new();
+    let zones = ZONES.get_or_init(|| {
+        chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|zone| (zone.name().to_ascii_lowercase(), *zone))
+            .collect()
+    });
+    zones.get(name).copied()
 }
 
 /// `+02`, `-0530`, `+05:30`, `-05:30:15`.

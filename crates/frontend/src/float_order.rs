@@ -21,7 +21,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
@@ -53,11 +53,7 @@ impl AnalyzerRule for OrderFloatsAsPostgresDoes {
                 let schema = sort.input.schema().clone();
                 let mut changed = false;
                 for key in &mut sort.expr {
-                    let float = matches!(
-                        key.expr.get_type(&schema),
-                        Ok(DataType::Float32 | DataType::Float64)
-                    );
-                    if float && !is_wrapped(&key.expr) {
+                    if unwrapped_float(&key.expr, &schema) {
                         *key = SortExpr::new(wrap(key.expr.clone()), key.asc, key.nulls_first);
                         changed = true;
                     }
@@ -102,11 +98,7 @@ impl OptimizerRule for JoinFloatsAsPostgresDoes {
                 let schema = join.left.schema().clone();
                 let mut changed = false;
                 for (left, right) in &mut join.on {
-                    let float = matches!(
-                        left.get_type(&schema),
-                        Ok(DataType::Float32 | DataType::Float64)
-                    );
-                    if float && !is_wrapped(left) {
+                    if unwrapped_float(left, &schema) {
                         *left = wrap(left.clone());
                         *right = wrap(right.clone());
                         changed = true;
@@ -126,13 +118,7 @@ impl OptimizerRule for JoinFloatsAsPostgresDoes {
 /// aggregates wrapped, each expression keeping its name.
 fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
     let schema = aggregate.input.schema().clone();
-    let is_float = |expr: &Expr| {
-        !is_wrapped(expr)
-            && matches!(
-                expr.get_type(&schema),
-                Ok(DataType::Float32 | DataType::Float64)
-            )
-    };
+    let is_float = |expr: &Expr| unwrapped_float(expr, &schema);
     let is_float_key =
         |expr: &Expr| !matches!(expr, Expr::GroupingSet(_) | Expr::Alias(_)) && is_float(expr);
     let distinct_of_float = |expr: &Expr| match expr {
@@ -173,6 +159,15 @@ fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
         .collect();
     let rewritten = Aggregate::try_new(aggregate.input, group_expr, aggr_expr)?;
     Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
+}
+
+/// Whether `expr` is a float not wrapped yet (a plan may be analyzed twice).
+fn unwrapped_float(expr: &Expr, schema: &DFSchema) -> bool {
+    !is_wrapped(expr)
+        && matches!(
+            expr.get_type(schema),
+            Ok(DataType::Float32 | DataType::Float64)
+        )
 }
 
 fn is_wrapped(expr: &Expr) -> bool {

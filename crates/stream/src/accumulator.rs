@@ -174,7 +174,14 @@ impl Accumulator {
             (_, Values::Floats(v)) => {
                 if let Some(value) = v[row] {
                     self.count += weight;
-                    self.floats.add(value, weight);
+                    let squares = matches!(
+                        function,
+                        Function::VarSamp
+                            | Function::VarPop
+                            | Function::StddevSamp
+                            | Function::StddevPop
+                    );
+                    self.floats.add(value, weight, squares);
                 }
             }
             (_, Values::Present(present)) => {

@@ -130,8 +130,9 @@ pub(crate) struct FloatSum {
 }
 
 impl FloatSum {
-    /// Adds `weight` copies of `value` (negative to delete).
-    pub fn add(&mut self, value: f64, weight: i64) {
+    /// Adds `weight` copies of `value` (negative to delete), and of its square when
+    /// `squares` (only the variance aggregates read them).
+    pub fn add(&mut self, value: f64, weight: i64, squares: bool) {
         if value.is_nan() {
             self.nan += weight;
         } else if value == f64::INFINITY {
@@ -141,7 +142,9 @@ impl FloatSum {
         } else {
             let (mantissa, exponent) = decompose(value);
             let weighted = BigInt::from(mantissa) * weight;
-            self.finite_squares.add(&weighted * mantissa, 2 * exponent);
+            if squares {
+                self.finite_squares.add(&weighted * mantissa, 2 * exponent);
+            }
             self.finite.add(weighted, exponent);
         }
     }
@@ -191,7 +194,7 @@ mod tests {
     fn sum_of(values: &[f64]) -> FloatSum {
         let mut sum = FloatSum::default();
         for value in values {
-            sum.add(*value, 1);
+            sum.add(*value, 1, true);
         }
         sum
     }
@@ -200,7 +203,7 @@ mod tests {
     fn deleting_what_overflowed_leaves_the_rest() {
         let mut sum = sum_of(&[1e308, 1e308]);
         assert_eq!(sum.sum(), f64::INFINITY);
-        sum.add(1e308, -1);
+        sum.add(1e308, -1, true);
         assert_eq!(sum.sum(), 1e308);
     }
 
@@ -208,10 +211,10 @@ mod tests {
     fn deleted_infinities_leave_no_nan() {
         let mut sum = sum_of(&[f64::INFINITY, f64::INFINITY, 1.0]);
         assert_eq!(sum.sum(), f64::INFINITY);
-        sum.add(f64::INFINITY, -2);
+        sum.add(f64::INFINITY, -2, true);
         assert_eq!(sum.sum(), 1.0);
-        sum.add(f64::NEG_INFINITY, 1);
-        sum.add(f64::INFINITY, 1);
+        sum.add(f64::NEG_INFINITY, 1, true);
+        sum.add(f64::INFINITY, 1, true);
         assert!(sum.sum().is_nan());
     }
 
@@ -221,7 +224,7 @@ mod tests {
         // 1e16 + 1 - 1e16 is 1 exactly, not 0 as a running float sum gives.
         assert_eq!(sum_of(&[0.1, 0.2]).sum(), 0.1 + 0.2);
         let mut sum = sum_of(&[1e16, 1.0]);
-        sum.add(1e16, -1);
+        sum.add(1e16, -1, true);
         assert_eq!(sum.sum(), 1.0);
         assert_eq!(sum_of(&[-2.5, 2.5]).sum(), 0.0);
     }

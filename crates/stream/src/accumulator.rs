@@ -25,6 +25,7 @@ use weir_common::comparable::{comparable, one_nan};
 use weir_common::{Result, WeirError};
 
 use crate::float_sum::FloatSum;
+use crate::wide_sum::WideSum;
 
 /// Which aggregate, and how its argument is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,8 +153,8 @@ impl Values {
 pub(crate) struct Accumulator {
     /// Weighted count of the rows (or non-null values) seen.
     pub count: i64,
-    /// Weighted sum of integer or decimal values.
-    pub integer_sum: i128,
+    /// Weighted sum of integer or decimal values (of booleans as 0 and 1).
+    pub integer_sum: WideSum,
     /// Weighted sums of float values and of their squares.
     pub floats: FloatSum,
     /// Multiplicity of each distinct non-null value, for min, max and count distinct.
@@ -168,7 +169,7 @@ impl Accumulator {
             (_, Values::Integers(v)) | (_, Values::Decimals(v)) => {
                 if let Some(value) = v[row] {
                     self.count += weight;
-                    self.integer_sum += value * i128::from(weight);
+                    self.integer_sum.add(value, weight);
                 }
             }
             (_, Values::Floats(v)) => {
@@ -219,10 +220,10 @@ impl Accumulator {
             {
                 ScalarValue::Null
             }
-            Function::BoolAnd => {
-                ScalarValue::Boolean(Some(self.integer_sum == i128::from(self.count)))
-            }
-            Function::BoolOr => ScalarValue::Boolean(Some(self.integer_sum > 0)),
+            Function::BoolAnd => ScalarValue::Boolean(Some(
+                self.integer_sum.exact() == Some(i128::from(self.count)),
+            )),
+            Function::BoolOr => ScalarValue::Boolean(Some(self.integer_sum.exact() != Some(0))),
             Function::VarSamp | Function::VarPop | Function::StddevSamp | Function::StddevPop => {
                 let sample = matches!(function, Function::VarSamp | Function::StddevSamp);
                 let variance = self.floats.variance(self.count, sample);
@@ -232,18 +233,31 @@ impl Accumulator {
                 }))
             }
             Function::Sum => match input {
-                Some(DataType::Decimal128(precision, scale)) => {
-                    ScalarValue::Decimal128(Some(self.integer_sum), *precision, *scale)
+                Some(DataType::Decimal128(_, scale)) => {
+                    let DataType::Decimal128(precision, _) = output else {
+                        return Err(WeirError::internal("a decimal sum is not a decimal"));
+                    };
+                    let sum = self
+                        .integer_sum
+                        .exact()
+                        .filter(|sum| sum.unsigned_abs() < 10u128.pow(u32::from(*precision)))
+                        .ok_or_else(numeric_overflow)?;
+                    ScalarValue::Decimal128(Some(sum), *precision, *scale)
                 }
                 Some(DataType::Float16 | DataType::Float32 | DataType::Float64) => {
                     ScalarValue::Float64(Some(self.floats.sum()))
                 }
-                _ => ScalarValue::Int64(Some(i64::try_from(self.integer_sum).map_err(|_| {
-                    WeirError::new(
-                        weir_common::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-                        "bigint out of range",
-                    )
-                })?)),
+                _ => ScalarValue::Int64(Some(
+                    self.integer_sum
+                        .exact()
+                        .and_then(|sum| i64::try_from(sum).ok())
+                        .ok_or_else(|| {
+                            WeirError::new(
+                                weir_common::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                                "bigint out of range",
+                            )
+                        })?,
+                )),
             },
             Function::Avg => match (input, output) {
                 (
@@ -251,16 +265,22 @@ impl Accumulator {
                     DataType::Decimal128(precision, out_scale),
                 ) => {
                     let shift = 10i128.pow(u32::try_from(out_scale - scale).unwrap_or(0));
-                    let scaled = self.integer_sum * shift;
                     let count = i128::from(self.count);
                     // Round half away from zero, as PostgreSQL's numeric division does.
-                    let quotient = (2 * scaled + scaled.signum() * count) / (2 * count);
+                    let quotient = self
+                        .integer_sum
+                        .exact()
+                        .and_then(|sum| sum.checked_mul(shift)?.checked_mul(2))
+                        .and_then(|twice| twice.checked_add(twice.signum() * count))
+                        .map(|rounded| rounded / (2 * count))
+                        .filter(|avg| avg.unsigned_abs() < 10u128.pow(u32::from(*precision)))
+                        .ok_or_else(numeric_overflow)?;
                     ScalarValue::Decimal128(Some(quotient), *precision, *out_scale)
                 }
                 (Some(DataType::Float16 | DataType::Float32 | DataType::Float64), _) => {
                     ScalarValue::Float64(Some(self.floats.sum() / self.count as f64))
                 }
-                _ => ScalarValue::Float64(Some(self.integer_sum as f64 / self.count as f64)),
+                _ => ScalarValue::Float64(Some(self.integer_sum.to_f64() / self.count as f64)),
             },
             Function::Collect { .. } => {
                 return Err(WeirError::internal(
@@ -290,6 +310,14 @@ impl Accumulator {
         }
         Ok(value.cast_to(output)?)
     }
+}
+
+/// PostgreSQL's error for a numeric value beyond its type's precision.
+fn numeric_overflow() -> WeirError {
+    WeirError::new(
+        weir_common::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        "numeric field overflow",
+    )
 }
 
 /// An encoder of `data_type` values in SQL order, for the multiset aggregates.

@@ -27,6 +27,7 @@ use crate::operator::Operator;
 use crate::ordered_values::Collection;
 use crate::row_errors::{RowError, evaluate_or_skip};
 use crate::state::{Decoder, Encoder, StateTable};
+use crate::wide_sum::WideSum;
 
 /// One aggregate of the select list.
 struct Spec {
@@ -408,7 +409,8 @@ fn encode_group(group: &Group) -> Vec<u8> {
     encoder.i64(group.rows);
     for accumulator in &group.accumulators {
         encoder.i64(accumulator.count);
-        encoder.i128(accumulator.integer_sum);
+        encoder.i128(accumulator.integer_sum.low);
+        encoder.i128(accumulator.integer_sum.high);
         encode_float_sum(&mut encoder, &accumulator.floats);
         encoder.i64(accumulator.multiset.len() as i64);
         for (value, multiplicity) in &accumulator.multiset {
@@ -457,7 +459,10 @@ fn decode_group(bytes: &[u8], accumulators: usize) -> Result<Group> {
     for _ in 0..accumulators {
         let mut accumulator = Accumulator {
             count: decoder.i64()?,
-            integer_sum: decoder.i128()?,
+            integer_sum: WideSum {
+                low: decoder.i128()?,
+                high: decoder.i128()?,
+            },
             floats: decode_float_sum(&mut decoder)?,
             ..Accumulator::default()
         };

@@ -22,6 +22,7 @@ mod row_errors;
 mod state;
 mod top_n;
 mod values;
+mod wide_sum;
 mod window;
 
 pub use dataflow::Dataflow;

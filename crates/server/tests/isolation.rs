@@ -190,7 +190,7 @@ async fn a_canceled_statement_applies_nothing() {
         )
         .await
         .unwrap();
-    let row = client.query_one("SELECT s FROM total", &[]).await.unwrap();
+    let row = client.query_one("SELECT s::bigint FROM total", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 10);
 
     // A cancel request while nothing runs is ignored, as PostgreSQL ignores it.

@@ -84,7 +84,7 @@ async fn undelivered_drained(client: &tokio_postgres::Client) {
     loop {
         let undelivered: Option<i64> = client
             .query_one(
-                "SELECT sum(undelivered_epochs) FROM weir_catalog.sinks",
+                "SELECT sum(undelivered_epochs)::bigint FROM weir_catalog.sinks",
                 &[],
             )
             .await
@@ -270,13 +270,13 @@ async fn exactly_once_sinks_survive_a_crash() {
     assert!(run_workload(&client, 160..220, &both).await);
     let expected_cdc = view_rows(
         &client,
-        "SELECT customer, orders, total FROM totals",
+        "SELECT customer, orders, total::bigint FROM totals",
         &["orders", "total"],
     )
     .await;
     let expected_big = view_rows(
         &client,
-        "SELECT customer, total FROM refund_totals WHERE total > 150",
+        "SELECT customer, total::bigint FROM refund_totals WHERE total > 150",
         &["total"],
     )
     .await;
@@ -301,7 +301,7 @@ async fn exactly_once_sinks_survive_a_crash() {
     }
     let status = client
         .query_one(
-            "SELECT count(*), sum(undelivered_epochs), count(last_error) FROM weir_catalog.sinks",
+            "SELECT count(*), sum(undelivered_epochs)::bigint, count(last_error) FROM weir_catalog.sinks",
             &[],
         )
         .await

@@ -120,7 +120,7 @@ async fn check_against_batch(client: &tokio_postgres::Client, good: i64) {
         good
     );
     assert_eq!(
-        scalar(client, "SELECT sum(id) FROM all_orders").await,
+        scalar(client, "SELECT sum(id)::bigint FROM all_orders").await,
         (0..good).sum::<i64>()
     );
     let streaming = client
@@ -338,7 +338,7 @@ async fn a_missing_topic_is_waited_for() {
     broker.produce("later", &events(10..20));
     converge(&client, "SELECT count(*) FROM later_ids", 20).await;
     assert_eq!(
-        scalar(&client, "SELECT sum(id) FROM later_ids").await,
+        scalar(&client, "SELECT sum(id)::bigint FROM later_ids").await,
         (0..20).sum::<i64>()
     );
 }
@@ -384,7 +384,7 @@ async fn error_policies_and_a_broker_outage() {
     // Skipped: every good record arrives, the bad ones are only reported.
     converge(&client, "SELECT count(*) FROM skipping_ids", 200).await;
     assert_eq!(
-        scalar(&client, "SELECT sum(id) FROM skipping_ids").await,
+        scalar(&client, "SELECT sum(id)::bigint FROM skipping_ids").await,
         (0..200).sum::<i64>()
     );
     // Dead-lettered: only the latest 3 (`--max-dead-letters 3`) of the 5 bad records are

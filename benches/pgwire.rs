@@ -5,16 +5,19 @@
 //!   clients, each client running a prepared statement in a loop.
 //!
 //! Usage: `bench-pgwire WEIR_BINARY [ROWS]`. PostgreSQL 15 (Debian's package) is started on
-//! a private port and data directory; weir on another. Prints a table of figures and the
+//! a private port and data directory, as the tests start it; weir on another. Prints a table of figures and the
 //! weir/PostgreSQL ratios.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
-use support::{Server, connect, free_port, start_weir, wait_for_port};
+use postgres::Postgres;
+use support::{connect, free_port, start_weir};
 
+#[path = "../crates/server/tests/support/postgres.rs"]
+#[allow(dead_code)] // the tests also connect through it
+mod postgres;
 mod support;
 
 const INSERT_BATCH: usize = 1000;
@@ -24,56 +27,6 @@ struct Figures {
     insert_rows_per_s: f64,
     copy_rows_per_s: f64,
     point: Vec<(usize, Duration, Duration)>,
-}
-
-/// PostgreSQL refuses to run as root, so it runs as the `postgres` user when we are root.
-fn as_postgres(program: &Path) -> Command {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if root {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    }
-}
-
-fn start_postgres(dir: &Path, port: u16) -> Server {
-    let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
-    let _ = Command::new("chown")
-        .args(["-R", "postgres"])
-        .arg(dir)
-        .status();
-    let status = as_postgres(&bin.join("initdb"))
-        .args(["-D"])
-        .arg(dir.join("pg"))
-        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("initdb runs");
-    assert!(status.success(), "initdb failed");
-    let child = as_postgres(&bin.join("postgres"))
-        .arg("-D")
-        .arg(dir.join("pg"))
-        .args([
-            "-p",
-            &port.to_string(),
-            "-k",
-            "/tmp",
-            "-c",
-            "listen_addresses=127.0.0.1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("postgres starts");
-    wait_for_port(port);
-    std::thread::sleep(Duration::from_millis(500));
-    Server(child)
 }
 
 async fn measure(port: u16, user: &str, database: &str, rows: usize) -> Figures {
@@ -171,10 +124,8 @@ async fn main() {
     let weir_figures = measure(weir_port, "weir", "weir", rows).await;
     drop(weir);
 
-    let pg_dir = tempfile::tempdir().unwrap();
-    let pg_port = free_port();
-    let postgres = start_postgres(pg_dir.path(), pg_port);
-    let pg_figures = measure(pg_port, "postgres", "postgres", rows).await;
+    let postgres = Postgres::start();
+    let pg_figures = measure(postgres.port, "postgres", "postgres", rows).await;
     drop(postgres);
 
     println!(

@@ -235,7 +235,10 @@ fn classify_message(message: &str, default: SqlState) -> WeirError {
         || lower.contains("non-boolean predicate")
     {
         SqlState::DATATYPE_MISMATCH
-    } else if lower.contains("not implemented") || lower.contains("unsupported") {
+    } else if lower.contains("not implemented")
+        || lower.contains("unsupported")
+        || lower.contains("cannot get result type for temporal operation")
+    {
         SqlState::FEATURE_NOT_SUPPORTED
     } else {
         default

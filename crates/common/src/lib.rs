@@ -7,7 +7,9 @@ pub mod comparable;
 pub mod datetime_text;
 mod error;
 mod interrupt;
+pub mod interval_text;
 pub mod json;
+pub mod pg_text;
 mod sqlstate;
 pub mod varchar;
 

@@ -22,8 +22,8 @@ use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
 use crate::{
-    barrier, ddl, float_order, functions, json_operators, length_limits, pg_aggregates, pg_typeof,
-    system, text_input,
+    barrier, ddl, float_order, functions, json_operators, length_limits, pg_aggregates, pg_numbers,
+    pg_typeof, system, text_input, text_output,
 };
 
 pub struct Database {
@@ -174,6 +174,8 @@ fn base_context() -> Result<SessionContext> {
         .with_create_default_catalog_and_schema(true)
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        // `1.5` is numeric, as in PostgreSQL (see `pg_numbers`).
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
         // `timestamptz` values are kept in UTC, as PostgreSQL keeps them.
         .set_str("datafusion.execution.time_zone", "+00:00")
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
@@ -187,7 +189,11 @@ fn base_context() -> Result<SessionContext> {
     pg_class::install(context.state().catalog_list(), DATABASE_NAME)?;
     functions::register_shared(&context);
     pg_typeof::register(&context);
+    // Number literals are typed before type coercion, the first of the analyzer's rules.
+    let mut analyzer_rules = context.state().analyzer().rules.clone();
+    analyzer_rules.insert(0, Arc::new(pg_numbers::TypeNumberLiterals));
     let state = SessionStateBuilder::new_from_existing(context.state())
+        .with_analyzer_rules(analyzer_rules)
         .with_type_planner(Arc::new(WeirTypePlanner))
         .with_physical_optimizer_rule(Arc::new(StopAtInterrupt))
         .build();
@@ -195,7 +201,9 @@ fn base_context() -> Result<SessionContext> {
     json_operators::register(&mut context)?;
     pg_aggregates::register(&mut context)?;
     text_input::register(&context);
+    text_output::register(&context);
     float_order::register(&context);
+    context.add_analyzer_rule(Arc::new(pg_numbers::CheckIntegerOverflow));
     length_limits::register(&context);
     Ok(context)
 }

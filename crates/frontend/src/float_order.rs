@@ -10,7 +10,9 @@
 //!   keys are only compared, never shown, so the sorted rows keep their own values;
 //! * each float `GROUP BY` key, under its own name, so a group of `-0` and `0` shows `0`;
 //! * each float argument of a `DISTINCT` aggregate (`count(DISTINCT f)`);
-//! * each float key of an equi-join (`ON l.f = r.f`).
+//! * each float key of an equi-join (`ON l.f = r.f`);
+//! * both sides of every comparison of floats (`f < 0`, `f = g`, `IS DISTINCT FROM`),
+//!   where DataFusion's kernels compare by the IEEE total order.
 //!
 //! Materialized views plan through the same rule, and their operators map their keys the
 //! same way. Not yet covered: the `PARTITION BY` and `ORDER BY` of a window function, and
@@ -20,14 +22,15 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    Aggregate, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, SortExpr, Volatility,
+    Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{AnalyzerRule, OptimizerConfig, OptimizerRule};
@@ -48,6 +51,12 @@ impl AnalyzerRule for OrderFloatsAsPostgresDoes {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        let plan = plan
+            .transform_up_with_subqueries(|plan| {
+                let schema = merge_schema(&plan.inputs());
+                plan.map_expressions(|expr| expr.transform_up(|expr| compare_floats(expr, &schema)))
+            })?
+            .data;
         plan.transform_up_with_subqueries(|plan| match plan {
             LogicalPlan::Sort(mut sort) => {
                 let schema = sort.input.schema().clone();
@@ -159,6 +168,37 @@ fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
         .collect();
     let rewritten = Aggregate::try_new(aggregate.input, group_expr, aggr_expr)?;
     Ok(Transformed::yes(LogicalPlan::Aggregate(rewritten)))
+}
+
+/// A comparison of floats (`=`, `<`, `IS DISTINCT FROM`, …) with both sides wrapped, so
+/// that Arrow's comparison (the IEEE total order) agrees with PostgreSQL's.
+fn compare_floats(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            ) && (unwrapped_float(&left, schema) || unwrapped_float(&right, schema)) =>
+        {
+            let side = |expr: Box<Expr>| match unwrapped_float(&expr, schema) {
+                true => Box::new(wrap(*expr)),
+                false => expr,
+            };
+            Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                left: side(left),
+                op,
+                right: side(right),
+            })))
+        }
+        other => Ok(Transformed::no(other)),
+    }
 }
 
 /// Whether `expr` is a float not wrapped yet (a plan may be analyzed twice).

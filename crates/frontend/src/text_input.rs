@@ -1,6 +1,7 @@
 //! Text read as a value of another type the way PostgreSQL reads it, where DataFusion's
-//! cast reads it otherwise: `bytea` (see [`crate::bytea_input`]) and the date and time
-//! types (see [`weir_common::datetime_text`]).
+//! cast reads it otherwise: `bytea` (see [`crate::bytea_input`]), the date and time
+//! types (see [`weir_common::datetime_text`]), `interval` (see
+//! [`weir_common::interval_text`]) and `numeric` (see `NumericIn`).
 //!
 //! An analyzer rule, run after type coercion, replaces every cast from text to one of
 //! those types in a plan — literals, INSERT values, COPY input, comparisons with a text
@@ -11,28 +12,31 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, PrimitiveArray, Time64MicrosecondArray,
-    Time64NanosecondArray,
+    ArrayRef, AsArray, Date32Array, IntervalMonthDayNanoArray, PrimitiveArray, StringArray,
+    Time64MicrosecondArray, Time64NanosecondArray,
 };
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{
-    ArrowTimestampType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    ArrowTimestampType, DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::common::{DFSchema, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use weir_common::datetime_text::{DatetimeType, parse_date, parse_time, parse_timestamp};
+use weir_common::interval_text::parse_interval;
 use weir_common::{SqlState, WeirError};
 
 use crate::bytea_input::bytea_in;
+use crate::rule_support::{invoke_on_arrays, rewrite_expressions};
 
 /// Registers the rule in `context`.
 pub(crate) fn register(context: &SessionContext) {
@@ -48,11 +52,11 @@ impl AnalyzerRule for ReadTextAsPostgresDoes {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let schema = merge_schema(&plan.inputs());
-            plan.map_expressions(|expr| expr.transform_up(|expr| replace_cast(expr, &schema)))
-        })
-        .map(|transformed| transformed.data)
+        rewrite_expressions(
+            plan,
+            |_| false,
+            |expr, schema| expr.transform_up(|expr| replace_cast(expr, schema)),
+        )
     }
 }
 
@@ -89,6 +93,8 @@ fn replace_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             DatetimeIn::udf(DatetimeType::Time, target.clone()),
             target.clone(),
         ),
+        DataType::Interval(IntervalUnit::MonthDayNano) => (interval_in(), target.clone()),
+        DataType::Decimal128(_, _) => (numeric_in(target.clone()), target.clone()),
         _ => return Ok(Transformed::no(expr)),
     };
     let text = Expr::Cast(Cast::new(inner.clone(), DataType::Utf8));
@@ -174,6 +180,134 @@ impl DatetimeIn {
     }
 }
 
+fn interval_in() -> ScalarUDF {
+    ScalarUDF::new_from_impl(IntervalIn {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    })
+}
+
+/// `interval_in`: text to `interval` through [`weir_common::interval_text`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalIn {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for IntervalIn {
+    fn name(&self) -> &str {
+        "interval_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        invoke_on_arrays(&args, |texts| {
+            let values: IntervalMonthDayNanoArray =
+                read_each(texts[0].as_string::<i32>(), |text| {
+                    let interval = parse_interval(text)?;
+                    Ok(IntervalMonthDayNano::new(
+                        interval.months,
+                        interval.days,
+                        interval.micros * 1_000,
+                    ))
+                })
+                .map_err(WeirError::into_datafusion)?;
+            Ok(Arc::new(values) as ArrayRef)
+        })
+    }
+}
+
+fn numeric_in(target: DataType) -> ScalarUDF {
+    ScalarUDF::new_from_impl(NumericIn {
+        target,
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    })
+}
+
+/// `numeric_in`: text to `numeric`, with PostgreSQL's errors: white space around the
+/// number is allowed, `NaN` and the infinities (which weir's `numeric` cannot hold) are
+/// refused with 0A000, other text is 22P02 and a number beyond the precision 22003.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NumericIn {
+    target: DataType,
+    signature: Signature,
+}
+
+impl NumericIn {
+    fn read(&self, texts: &ArrayRef) -> weir_common::Result<ArrayRef> {
+        let trimmed: StringArray = texts
+            .as_string::<i32>()
+            .iter()
+            .map(|text| text.map(str::trim))
+            .collect();
+        let options = CastOptions {
+            safe: false,
+            ..CastOptions::default()
+        };
+        if let Ok(values) = cast_with_options(&trimmed, &self.target, &options) {
+            return Ok(values);
+        }
+        for text in trimmed.iter().flatten() {
+            let one = StringArray::from(vec![text]);
+            let Err(error) = cast_with_options(&one, &self.target, &options) else {
+                continue;
+            };
+            let special = [
+                "nan",
+                "infinity",
+                "+infinity",
+                "-infinity",
+                "inf",
+                "+inf",
+                "-inf",
+            ];
+            return Err(if special.contains(&text.to_ascii_lowercase().as_str()) {
+                WeirError::new(
+                    SqlState::FEATURE_NOT_SUPPORTED,
+                    format!("weir's numeric cannot hold \"{text}\""),
+                )
+            } else if error.to_string().contains("too large") {
+                WeirError::new(
+                    SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                    "numeric field overflow",
+                )
+                .with_detail(format!("\"{text}\" does not fit {}", self.target))
+            } else {
+                WeirError::new(
+                    SqlState::INVALID_TEXT_REPRESENTATION,
+                    format!("invalid input syntax for type numeric: \"{text}\""),
+                )
+            });
+        }
+        Err(WeirError::internal("a numeric cast failed on no value"))
+    }
+}
+
+impl ScalarUDFImpl for NumericIn {
+    fn name(&self) -> &str {
+        "numeric_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        invoke_on_arrays(&args, |texts| {
+            self.read(&texts[0]).map_err(WeirError::into_datafusion)
+        })
+    }
+}
+
 /// PostgreSQL's error for a value beyond what `type_name` holds — in weir, a timestamp
 /// between 1677-09-21 and 2262-04-11, as it is held in nanoseconds.
 fn out_of_range(type_name: &str, text: &str) -> WeirError {
@@ -225,12 +359,8 @@ impl ScalarUDFImpl for DatetimeIn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
-        let texts = ColumnarValue::values_to_arrays(&args.args)?;
-        let values = self.read(&texts[0]).map_err(WeirError::into_datafusion)?;
-        Ok(match all_scalar && values.len() == 1 {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&values, 0)?),
-            false => ColumnarValue::Array(values),
+        invoke_on_arrays(&args, |texts| {
+            self.read(&texts[0]).map_err(WeirError::into_datafusion)
         })
     }
 }

@@ -22,7 +22,7 @@ async fn login(server: &TestServer, password: &str) -> Result<(), tokio_postgres
         .await?;
     tokio::spawn(connection);
     let row = client.query_one("SELECT 1 + 1", &[]).await?;
-    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(row.get::<_, i32>(0), 2);
     Ok(())
 }
 

@@ -31,7 +31,7 @@ async fn expect_error(client: &tokio_postgres::Client, sql: &str, expected: SqlS
         .query_one("SELECT 1 + 1", &[])
         .await
         .expect("connection still works");
-    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(row.get::<_, i32>(0), 2);
 }
 
 #[tokio::test]

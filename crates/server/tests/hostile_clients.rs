@@ -31,7 +31,7 @@ async fn deep_statements_are_refused_not_fatal() {
     // As deep as PostgreSQL plans with its default stack: answered, in both protocols.
     let sum = chain(" + ", 4_000);
     let row = client.query_one(&sum, &[]).await.expect("4,000 terms");
-    assert_eq!(row.get::<_, i64>(0), 4_000);
+    assert_eq!(row.get::<_, i32>(0), 4_000);
     client
         .simple_query(&sum)
         .await

@@ -66,7 +66,7 @@ async fn short_statements_are_answered_while_long_queries_run() {
         let started = Instant::now();
         let row = short.query_one("SELECT 1", &[]).await.expect("SELECT 1");
         latencies.push(started.elapsed());
-        assert_eq!(row.get::<_, i64>(0), 1);
+        assert_eq!(row.get::<_, i32>(0), 1);
     }
     latencies.sort();
     println!(
@@ -84,7 +84,7 @@ async fn short_statements_are_answered_while_long_queries_run() {
         let (client, _) = cancel_running(LONG_QUERY, &cancel, task, STOP_WITHIN).await;
         // The session goes on.
         let row = client.query_one("SELECT 2", &[]).await.unwrap();
-        assert_eq!(row.get::<_, i64>(0), 2);
+        assert_eq!(row.get::<_, i32>(0), 2);
     }
 }
 
@@ -190,7 +190,10 @@ async fn a_canceled_statement_applies_nothing() {
         )
         .await
         .unwrap();
-    let row = client.query_one("SELECT s::bigint FROM total", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT s::bigint FROM total", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, i64>(0), 10);
 
     // A cancel request while nothing runs is ignored, as PostgreSQL ignores it.

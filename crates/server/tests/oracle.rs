@@ -16,27 +16,8 @@ mod support;
 use std::fmt::Write;
 
 use support::TestServer;
+use support::random::Random;
 use tokio_postgres::{Client, SimpleQueryMessage};
-
-/// xorshift64*: small, fast, and the same sequence for the same seed everywhere.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 const TABLES: [&str; 3] = ["t1", "t2", "t3"];
 
@@ -356,7 +337,7 @@ fn dml(random: &mut Random, case: &mut Case) -> String {
 }
 
 fn generate(seed: u64) -> Case {
-    let mut random = Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut random = Random::new(seed);
     let mut case = Case {
         tables: Vec::new(),
         views: Vec::new(),

@@ -14,6 +14,7 @@ mod column_names;
 mod connector_ddl;
 mod depth;
 mod dialect;
+mod literals;
 mod redact;
 mod set_returning;
 mod sink_ddl;
@@ -127,6 +128,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             column_names::name_columns(statement);
             set_returning::expand_series(statement);
             answer_view_definitions(statement);
+            literals::rewrite_literals(statement);
         }
     }
     Ok(statements)

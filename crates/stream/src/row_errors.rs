@@ -7,7 +7,9 @@
 //! fails and is dropped the same way as its insertion was, and the view stays consistent:
 //! it is the query's answer over the rows on which it can be computed.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, new_empty_array,
+};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use weir_common::{Result, StreamChunk};
 
@@ -50,9 +52,14 @@ pub(crate) fn evaluate_or_skip(
         }
     }
     let kept = chunk.filter(&BooleanArray::from(keep))?;
+    // With no row left there is nothing to compute (and an expression that fails
+    // whatever its input, such as a cast of a constant, would fail again).
     let columns = exprs
         .iter()
-        .map(|e| evaluate(e, kept.rows()))
+        .map(|e| match kept.is_empty() {
+            true => Ok(new_empty_array(&e.data_type(&kept.rows().schema())?)),
+            false => evaluate(e, kept.rows()),
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((kept, columns))
 }

@@ -4,6 +4,8 @@
 
 pub mod avro;
 pub mod kafka;
+pub mod postgres;
+pub mod random;
 pub mod schema_registry;
 
 use std::net::TcpListener;

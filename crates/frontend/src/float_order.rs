@@ -27,14 +27,15 @@ use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
+    Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{AnalyzerRule, OptimizerConfig, OptimizerRule};
 use weir_common::comparable::comparable;
+
+use crate::rule_support::{is_comparison, rewrite_expressions};
 
 /// Registers the rules in `context`.
 pub(crate) fn register(context: &SessionContext) {
@@ -51,12 +52,11 @@ impl AnalyzerRule for OrderFloatsAsPostgresDoes {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        let plan = plan
-            .transform_up_with_subqueries(|plan| {
-                let schema = merge_schema(&plan.inputs());
-                plan.map_expressions(|expr| expr.transform_up(|expr| compare_floats(expr, &schema)))
-            })?
-            .data;
+        let plan = rewrite_expressions(
+            plan,
+            |_| false,
+            |expr, schema| expr.transform_up(|expr| compare_floats(expr, schema)),
+        )?;
         plan.transform_up_with_subqueries(|plan| match plan {
             LogicalPlan::Sort(mut sort) => {
                 let schema = sort.input.schema().clone();
@@ -175,17 +175,8 @@ fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
 fn compare_floats(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match expr {
         Expr::BinaryExpr(BinaryExpr { left, op, right })
-            if matches!(
-                op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-            ) && (unwrapped_float(&left, schema) || unwrapped_float(&right, schema)) =>
+            if is_comparison(&op)
+                && (unwrapped_float(&left, schema) || unwrapped_float(&right, schema)) =>
         {
             let side = |expr: Box<Expr>| match unwrapped_float(&expr, schema) {
                 true => Box::new(wrap(*expr)),

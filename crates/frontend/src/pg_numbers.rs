@@ -39,7 +39,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use weir_common::{SqlState, WeirError};
 
-use crate::rule_support::{invoke_on_arrays, rewrite_expressions};
+use crate::rule_support::{invoke_on_arrays, is_comparison, rewrite_expressions};
 
 /// Types number literals as PostgreSQL does; runs before type coercion.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ fn prefer_float(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     };
     let mut expr = expr;
     let changed = match &mut expr {
-        Expr::BinaryExpr(BinaryExpr { left, right, .. }) => {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_comparison(op) => {
             to_float(&mut [left.as_mut(), right.as_mut()])
         }
         Expr::Case(case) => {
@@ -186,13 +186,6 @@ fn prefer_float(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         _ => false,
     };
     Ok(Transformed::new_transformed(expr, changed))
-}
-
-fn is_integer(expr: &Expr, schema: &DFSchema) -> bool {
-    matches!(
-        expr.get_type(schema),
-        Ok(DataType::Int16 | DataType::Int32 | DataType::Int64)
-    )
 }
 
 /// A cast of a `double precision` or `numeric` to an integer rounds, as PostgreSQL's
@@ -286,9 +279,7 @@ fn round_to_integer(values: &ArrayRef) -> Result<ArrayRef> {
 
 fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let (op, args) = match &expr {
-        Expr::BinaryExpr(BinaryExpr { left, op, right })
-            if is_integer(left, schema) && is_integer(right, schema) =>
-        {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let op = match op {
                 Operator::Plus => Checked::Plus,
                 Operator::Minus => Checked::Minus,
@@ -297,18 +288,38 @@ fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>
             };
             (op, vec![(**left).clone(), (**right).clone()])
         }
-        Expr::Negative(operand) if is_integer(operand, schema) => {
-            (Checked::Negate, vec![(**operand).clone()])
-        }
+        Expr::Negative(operand) => (Checked::Negate, vec![(**operand).clone()]),
         _ => return Ok(Transformed::no(expr)),
     };
+    let types: Vec<Option<DataType>> = args.iter().map(|arg| integer_type(arg, schema)).collect();
+    let Some(Some(data_type)) = types.first().cloned() else {
+        return Ok(Transformed::no(expr));
+    };
+    if types.iter().any(|ty| ty.as_ref() != Some(&data_type)) {
+        return Ok(Transformed::no(expr));
+    }
     let udf = ScalarUDF::new_from_impl(CheckedInteger {
         op,
+        data_type,
         signature: Signature::any(args.len(), Volatility::Immutable),
     });
     Ok(Transformed::yes(Expr::ScalarFunction(
         ScalarFunction::new_udf(Arc::new(udf), args),
     )))
+}
+
+/// The integer type of `expr`, if it has one. A checked operation knows its type, so a
+/// chain of thousands of `+` is typed in one step a link, not by walking the chain.
+fn integer_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
+    if let Expr::ScalarFunction(call) = expr
+        && let Some(checked) = call.func.inner().downcast_ref::<CheckedInteger>()
+    {
+        return Some(checked.data_type.clone());
+    }
+    match expr.get_type(schema) {
+        Ok(ty @ (DataType::Int16 | DataType::Int32 | DataType::Int64)) => Some(ty),
+        _ => None,
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
@@ -323,6 +334,7 @@ enum Checked {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CheckedInteger {
     op: Checked,
+    data_type: DataType,
     signature: Signature,
 }
 
@@ -340,8 +352,8 @@ impl ScalarUDFImpl for CheckedInteger {
         &self.signature
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(arg_types[0].clone())
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.data_type.clone())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -1,13 +1,14 @@
-//! What weir's analyzer rules (`pg_numbers`, `text_input`, `text_output`) and the
-//! functions they put in plans share: one walk over every expression of a plan, and the
-//! calling convention of a function computed over whole columns.
+//! What weir's analyzer rules (`pg_numbers`, `text_input`, `text_output`,
+//! `float_order`) and the functions they put in plans share: one walk over every
+//! expression of a plan, what a comparison is, and the calling convention of a function
+//! computed over whole columns.
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
-use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs};
+use datafusion::logical_expr::{ColumnarValue, Expr, LogicalPlan, Operator, ScalarFunctionArgs};
 
 /// Rewrites every expression of every node of `plan` (and of its subqueries) with
 /// `rewrite`, given the schema of the node's inputs, nodes bottom up, except the nodes
@@ -53,4 +54,20 @@ pub(crate) fn invoke_on_arrays(
         true => ColumnarValue::Scalar(ScalarValue::try_from_array(&values, 0)?),
         false => ColumnarValue::Array(values),
     })
+}
+
+/// Whether `op` compares its operands: `=`, `<>`, `<`, `<=`, `>`, `>=`,
+/// `IS [NOT] DISTINCT FROM`.
+pub(crate) fn is_comparison(op: &Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
 }

@@ -176,7 +176,7 @@ fn bad_orders(model: &mut Model, v1: u32) -> Vec<(Record, &'static str)> {
 async fn converge(client: &tokio_postgres::Client, view: &str, sent: i64) {
     let deadline = Instant::now() + Duration::from_secs(90);
     let sql = format!(
-        "SELECT coalesce(sum(committed_offset), 0) FROM weir_catalog.source_partitions \
+        "SELECT coalesce(sum(committed_offset), 0)::bigint FROM weir_catalog.source_partitions \
          WHERE view_name = '{view}' AND partition >= 0"
     );
     loop {

@@ -213,7 +213,7 @@ async fn records_reach_views_exactly_once_across_restarts() {
     // Status: every record of each partition is committed, and the lag is zero.
     converge(
         &client,
-        "SELECT coalesce(sum(committed_offset), 0) FROM weir_catalog.source_partitions \
+        "SELECT coalesce(sum(committed_offset), 0)::bigint FROM weir_catalog.source_partitions \
          WHERE view_name = 'by_region' AND partition >= 0 AND lag = 0",
         5005,
     )

@@ -183,7 +183,7 @@ async fn converge(client: &tokio_postgres::Client, model: &Model) {
         ("all_orders", "orders"),
     ] {
         let sql = format!(
-            "SELECT coalesce(sum(committed_offset), 0) FROM weir_catalog.source_partitions \
+            "SELECT coalesce(sum(committed_offset), 0)::bigint FROM weir_catalog.source_partitions \
              WHERE view_name = '{reader}' AND partition >= 0"
         );
         loop {

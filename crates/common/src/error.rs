@@ -213,7 +213,14 @@ fn classify_message(message: &str, default: SqlState) -> WeirError {
     } else if lower.starts_with("table '") && lower.contains("not found") {
         let name = message.split('\'').nth(1).unwrap_or(message);
         return WeirError::undefined_table(name.rsplit('.').next().unwrap_or(name));
+    } else if lower.contains("exceeds the representable i64 range") {
+        // A date or time beyond weir's timestamps (nanoseconds, 1677 to 2262).
+        return WeirError::new(
+            SqlState::DATETIME_FIELD_OVERFLOW,
+            format!("timestamp out of range: {}", message.trim()),
+        );
     } else if lower.contains("invalid function")
+        || lower.contains("failed to coerce arguments")
         || lower.contains("function not found")
         || lower.contains("failed to match any signature")
         || lower.contains("no function matches")

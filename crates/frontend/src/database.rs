@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
@@ -22,8 +23,8 @@ use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::type_planner::WeirTypePlanner;
 use crate::{
-    barrier, ddl, float_order, functions, json_operators, length_limits, pg_aggregates, pg_numbers,
-    pg_typeof, system, text_input, text_output,
+    barrier, ddl, functions, json_operators, length_limits, pg_aggregates, pg_datetime, pg_extract,
+    pg_numbers, pg_order, pg_typeof, system, text_input, text_output,
 };
 
 pub struct Database {
@@ -189,6 +190,7 @@ fn base_context() -> Result<SessionContext> {
     pg_class::install(context.state().catalog_list(), DATABASE_NAME)?;
     functions::register_shared(&context);
     pg_typeof::register(&context);
+    pg_extract::register(&context);
     // Number literals are typed before type coercion, the first of the analyzer's rules.
     let mut analyzer_rules = context.state().analyzer().rules.clone();
     analyzer_rules.insert(0, Arc::new(pg_numbers::TypeNumberLiterals));
@@ -199,11 +201,12 @@ fn base_context() -> Result<SessionContext> {
         .build();
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;
+    context.register_expr_planner(Arc::new(pg_datetime::DatetimeArithmeticPlanner))?;
     pg_aggregates::register(&mut context)?;
     text_input::register(&context);
     text_output::register(&context);
-    float_order::register(&context);
-    context.add_analyzer_rule(Arc::new(pg_numbers::CheckIntegerOverflow));
+    pg_order::register(&context);
+    context.add_analyzer_rule(Arc::new(pg_numbers::CheckArithmetic));
     length_limits::register(&context);
     Ok(context)
 }

@@ -3,7 +3,7 @@
 //! * **Literal types.** An integer literal is `integer` when it fits in 32 bits, `bigint`
 //!   when it fits in 64 and `numeric` beyond; a literal with a decimal point or an
 //!   exponent is `numeric` (`0.1 + 0.2` is exactly `0.3`, `1e5` is `100000`). DataFusion's
-//!   parser makes every integer `bigint` (or an unsigned one) and, with
+//!   parser makes every integer `bigint` (beyond it `numeric`, see `weir_sql`'s `literals`) and, with
 //!   `parse_float_as_decimal`, the others decimals, with a negative scale for `1e5` (one of
 //!   more than 38 digits is a double, see `weir_sql`'s `literals`). An
 //!   analyzer rule that runs before type coercion types them as PostgreSQL does, so
@@ -12,11 +12,9 @@
 //!   schemas are fixed by the planner).
 //! * **`numeric` meets `double precision` as a double**, as in PostgreSQL, in
 //!   comparisons, `CASE`, `coalesce`, `nullif`, `greatest`, `least` and `IN`.
-//! * **Overflow is an error.** `+`, `-`, `*` and unary minus of `smallint`, `integer` and
-//!   `bigint` wrap in DataFusion; a rule that runs after type coercion replaces each of
-//!   them by a checked function, which fails with 22003 "integer out of range" (or
-//!   "smallint"/"bigint") as PostgreSQL does. Inside a materialized view such a row goes to
-//!   `weir_catalog.view_errors` like any other failing row.
+//! * **Overflow is an error**, of integers and of floats: a rule that runs after type
+//!   coercion replaces `+ - * /` and negation by the checked functions of
+//!   [`crate::checked_arithmetic`].
 //! * **Casts to integers round**: `1.5::integer` is 2, `2.5::float8::integer` is 2
 //!   (numeric half away from zero, double half to even), where Arrow's casts truncate.
 //!
@@ -25,21 +23,19 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray};
-use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float32Type, Float64Type};
-use datafusion::arrow::error::ArrowError;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use weir_common::{SqlState, WeirError};
 
-use crate::rule_support::{invoke_on_arrays, is_comparison, rewrite_expressions};
+use crate::checked_arithmetic::checked_arithmetic;
+use crate::rule_support::{has_fixed_types, invoke_on_arrays, is_comparison, rewrite_expressions};
 
 /// Types number literals as PostgreSQL does; runs before type coercion.
 #[derive(Debug)]
@@ -51,39 +47,31 @@ impl AnalyzerRule for TypeNumberLiterals {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        rewrite_expressions(plan, fixed_types, |expr, schema| {
+        rewrite_expressions(plan, has_fixed_types, |expr, schema| {
             expr.transform_down(type_literal)?
                 .transform_data(|expr| expr.transform_up(|expr| prefer_float(expr, schema)))
         })
     }
 }
 
-/// Makes integer `+ - *` and negation fail on overflow; runs after type coercion.
+/// Makes arithmetic fail on overflow and casts to integers round; runs after type
+/// coercion.
 #[derive(Debug)]
-pub(crate) struct CheckIntegerOverflow;
+pub(crate) struct CheckArithmetic;
 
-impl AnalyzerRule for CheckIntegerOverflow {
+impl AnalyzerRule for CheckArithmetic {
     fn name(&self) -> &str {
-        "check_integer_overflow_as_postgres_does"
+        "check_arithmetic_as_postgres_does"
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        rewrite_expressions(plan, fixed_types, |expr, schema| {
+        rewrite_expressions(plan, has_fixed_types, |expr, schema| {
             expr.transform_up(|expr| {
                 checked_arithmetic(expr, schema)?
                     .transform_data(|expr| round_before_integer_cast(expr, schema))
             })
         })
     }
-}
-
-/// Nodes whose schema the planner fixed (`VALUES`, DML) and `LIMIT` counts keep their
-/// types.
-fn fixed_types(plan: &LogicalPlan) -> bool {
-    matches!(
-        plan,
-        LogicalPlan::Values(_) | LogicalPlan::Dml(_) | LogicalPlan::Limit(_)
-    )
 }
 
 /// `expr` with PostgreSQL's type where it is a number literal; the `1` of `count(*)` is
@@ -107,8 +95,6 @@ fn type_literal(expr: Expr) -> Result<Transformed<Expr>> {
         ScalarValue::Int64(Some(value)) if i32::try_from(value).is_ok() => {
             ScalarValue::Int32(Some(value as i32))
         }
-        // 2^63 to 2^64 - 1.
-        ScalarValue::UInt64(Some(value)) => ScalarValue::Decimal128(Some(i128::from(value)), 20, 0),
         // `1e5` and the like: the digits times a power of ten.
         ScalarValue::Decimal128(Some(digits), precision, scale) if scale < 0 => {
             let scaled = 10i128
@@ -275,114 +261,4 @@ fn round_to_integer(values: &ArrayRef) -> Result<ArrayRef> {
         }
         _ => values.clone(),
     })
-}
-
-fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let (op, args) = match &expr {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let op = match op {
-                Operator::Plus => Checked::Plus,
-                Operator::Minus => Checked::Minus,
-                Operator::Multiply => Checked::Times,
-                _ => return Ok(Transformed::no(expr)),
-            };
-            (op, vec![(**left).clone(), (**right).clone()])
-        }
-        Expr::Negative(operand) => (Checked::Negate, vec![(**operand).clone()]),
-        _ => return Ok(Transformed::no(expr)),
-    };
-    let types: Vec<Option<DataType>> = args.iter().map(|arg| integer_type(arg, schema)).collect();
-    let Some(Some(data_type)) = types.first().cloned() else {
-        return Ok(Transformed::no(expr));
-    };
-    if types.iter().any(|ty| ty.as_ref() != Some(&data_type)) {
-        return Ok(Transformed::no(expr));
-    }
-    let udf = ScalarUDF::new_from_impl(CheckedInteger {
-        op,
-        data_type,
-        signature: Signature::any(args.len(), Volatility::Immutable),
-    });
-    Ok(Transformed::yes(Expr::ScalarFunction(
-        ScalarFunction::new_udf(Arc::new(udf), args),
-    )))
-}
-
-/// The integer type of `expr`, if it has one. A checked operation knows its type, so a
-/// chain of thousands of `+` is typed in one step a link, not by walking the chain.
-fn integer_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
-    if let Expr::ScalarFunction(call) = expr
-        && let Some(checked) = call.func.inner().downcast_ref::<CheckedInteger>()
-    {
-        return Some(checked.data_type.clone());
-    }
-    match expr.get_type(schema) {
-        Ok(ty @ (DataType::Int16 | DataType::Int32 | DataType::Int64)) => Some(ty),
-        _ => None,
-    }
-}
-
-#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
-enum Checked {
-    Plus,
-    Minus,
-    Times,
-    Negate,
-}
-
-/// `+ - *` or negation of integers of one type, 22003 on overflow.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CheckedInteger {
-    op: Checked,
-    data_type: DataType,
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for CheckedInteger {
-    fn name(&self) -> &str {
-        match self.op {
-            Checked::Plus => "int_plus",
-            Checked::Minus => "int_minus",
-            Checked::Times => "int_times",
-            Checked::Negate => "int_negate",
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(self.data_type.clone())
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_on_arrays(&args, |arrays| {
-            let result: std::result::Result<ArrayRef, ArrowError> = match self.op {
-                Checked::Plus => numeric::add(&arrays[0], &arrays[1]),
-                Checked::Minus => numeric::sub(&arrays[0], &arrays[1]),
-                Checked::Times => numeric::mul(&arrays[0], &arrays[1]),
-                Checked::Negate => numeric::neg(&arrays[0]),
-            };
-            result.map_err(|error| match error {
-                ArrowError::ArithmeticOverflow(_) => {
-                    out_of_range(arrays[0].data_type()).into_datafusion()
-                }
-                other => other.into(),
-            })
-        })
-    }
-}
-
-/// PostgreSQL's error for a result its integer type cannot hold.
-fn out_of_range(data_type: &DataType) -> WeirError {
-    let name = match data_type {
-        DataType::Int16 => "smallint",
-        DataType::Int32 => "integer",
-        _ => "bigint",
-    };
-    WeirError::new(
-        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-        format!("{name} out of range"),
-    )
 }

@@ -1,5 +1,5 @@
 //! What weir's analyzer rules (`pg_numbers`, `text_input`, `text_output`,
-//! `float_order`) and the functions they put in plans share: one walk over every
+//! `pg_order`) and the functions they put in plans share: one walk over every
 //! expression of a plan, what a comparison is, and the calling convention of a function
 //! computed over whole columns.
 
@@ -36,6 +36,15 @@ pub(crate) fn rewrite_expressions(
         }
     })
     .map(|transformed| transformed.data)
+}
+
+/// Whether `plan` is a node whose schema the planner fixed (`VALUES`, DML) or a `LIMIT`,
+/// whose counts keep their types: rules that change types leave these alone.
+pub(crate) fn has_fixed_types(plan: &LogicalPlan) -> bool {
+    matches!(
+        plan,
+        LogicalPlan::Values(_) | LogicalPlan::Dml(_) | LogicalPlan::Limit(_)
+    )
 }
 
 /// A function's result: `compute` over its arguments as columns, a scalar when every

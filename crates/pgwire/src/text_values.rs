@@ -5,13 +5,16 @@
 //!   written in canonical form; in binary format with jsonb's leading version byte.
 //!
 //! Floats, times and intervals a client reads as text are written as PostgreSQL writes
-//! them (see [`weir_common::pg_text`]).
+//! them (see [`weir_common::pg_text`]). Intervals read in binary are written here too:
+//! `arrow-pg` writes a NULL interval as a zero one.
 
 use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::array::{ArrayRef, AsArray, BinaryArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema,
+};
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -42,7 +45,7 @@ pub(crate) fn result_fields(schema: &Schema, format: &Format) -> PgWireResult<Ve
 /// Replaces the columns PostgreSQL writes differently with its renderings.
 pub(crate) fn render_values(batch: RecordBatch, format: &Format) -> Result<RecordBatch> {
     let batch = render_json(batch, format)?;
-    Ok(render_for_text(batch, format))
+    Ok(render_for_format(batch, format))
 }
 
 /// jsonb columns in canonical form: text, or binary with jsonb's version byte (1).
@@ -80,15 +83,15 @@ fn render_json(batch: RecordBatch, format: &Format) -> Result<RecordBatch> {
 }
 
 /// Replaces float, time and interval columns read as text with their PostgreSQL
-/// renderings.
-fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatch {
+/// renderings, and interval columns read in binary with PostgreSQL's binary form.
+fn render_for_format(batch: RecordBatch, format: &Format) -> RecordBatch {
     let rendered: Vec<Option<ArrayRef>> = batch
         .columns()
         .iter()
         .enumerate()
         .map(|(index, column)| match format.is_text(index) {
             true => pg_text(column),
-            false => None,
+            false => binary_interval(column),
         })
         .collect();
     if rendered.iter().all(Option::is_none) {
@@ -113,4 +116,28 @@ fn render_for_text(batch: RecordBatch, format: &Format) -> RecordBatch {
         .collect();
     let schema = Arc::new(Schema::new(fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
+}
+
+/// An interval column in PostgreSQL's binary form (microseconds, days, months, big
+/// endian), its NULLs kept.
+fn binary_interval(column: &ArrayRef) -> Option<ArrayRef> {
+    let DataType::Interval(IntervalUnit::MonthDayNano) = column.data_type() else {
+        return None;
+    };
+    let binary: BinaryArray = column
+        .as_primitive::<IntervalMonthDayNanoType>()
+        .iter()
+        .map(|value| {
+            value.map(|value| {
+                let micros = (value.nanoseconds / 1000).to_be_bytes();
+                [
+                    &micros[..],
+                    &value.days.to_be_bytes(),
+                    &value.months.to_be_bytes(),
+                ]
+                .concat()
+            })
+        })
+        .collect();
+    Some(Arc::new(binary))
 }

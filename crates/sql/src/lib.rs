@@ -10,10 +10,12 @@
 //! Every query's result columns are then named as PostgreSQL names them (see
 //! `column_names`).
 
+mod calls;
 mod column_names;
 mod connector_ddl;
 mod depth;
 mod dialect;
+mod function_syntax;
 mod literals;
 mod redact;
 mod set_returning;
@@ -129,6 +131,7 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             set_returning::expand_series(statement);
             answer_view_definitions(statement);
             literals::rewrite_literals(statement);
+            function_syntax::rewrite_calls(statement);
         }
     }
     Ok(statements)

@@ -7,12 +7,15 @@
 //!   fewer forms. A literal with a field qualifier (`interval '1' day`) is left to it.
 //! * A number literal is `numeric` (see the frontend's `pg_numbers`), but one that needs
 //!   more than 38 digits (`1e308`, `1e-50`) does not fit weir's `numeric`, and is read
-//!   as `double precision` instead of being refused.
+//!   as `double precision` instead of being refused. An integer literal beyond `bigint`
+//!   that DataFusion would read as an unsigned 64-bit integer (`9999999999999999999`) is
+//!   `numeric` too, so that `-` and the functions of numbers take it.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Interval, Statement, Value, ValueWithSpan, visit_expressions_mut,
+    CastKind, DataType, ExactNumberInfo, Expr, Interval, Statement, Value, ValueWithSpan,
+    visit_expressions_mut,
 };
 
 /// The most digits weir's `numeric` holds (Arrow's `Decimal128`).
@@ -30,6 +33,22 @@ pub(crate) fn rewrite_literals(statement: &mut Statement) {
                 kind: CastKind::DoubleColon,
                 expr: Box::new(Expr::value(Value::SingleQuotedString(number.clone()))),
                 data_type: DataType::DoublePrecision,
+                array: false,
+                format: None,
+            };
+            return ControlFlow::Continue(());
+        }
+        if let Expr::Value(ValueWithSpan {
+            value: Value::Number(number, _),
+            ..
+        }) = expr
+            && number.parse::<i64>().is_err()
+            && number.parse::<u64>().is_ok()
+        {
+            *expr = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(expr.clone()),
+                data_type: DataType::Numeric(ExactNumberInfo::PrecisionAndScale(20, 0)),
                 array: false,
                 format: None,
             };

@@ -12,10 +12,10 @@
 
 use std::ops::ControlFlow;
 
+use crate::calls::call;
 use crate::dialect::WeirDialect;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableWithJoins, VisitMut,
+    Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableWithJoins, VisitMut,
     VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
@@ -104,20 +104,7 @@ fn is_series(expr: &Expr) -> bool {
 }
 
 fn unnest(expr: Expr) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("unnest")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
+    call("unnest", vec![expr])
 }
 
 #[cfg(test)]

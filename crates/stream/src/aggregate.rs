@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{Expr, ExprSchemable};
-use weir_common::comparable::comparable_all;
+use weir_common::comparable::groupable_all;
 use weir_common::{Result, StreamChunk, WeirError};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
@@ -327,7 +327,7 @@ impl Operator for Aggregate {
         let group_columns: Vec<ArrayRef> = columns.by_ref().take(self.group_exprs).collect();
         let keys: Vec<Vec<u8>> = match &self.group_encoder {
             Some(encoder) => {
-                let encoded = encoder.convert_columns(&comparable_all(&group_columns))?;
+                let encoded = encoder.convert_columns(&groupable_all(&group_columns))?;
                 encoded.iter().map(|row| row.as_ref().to_vec()).collect()
             }
             None => vec![vec![]; chunk.len()],

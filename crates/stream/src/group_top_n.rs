@@ -17,7 +17,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable, SortExpr};
-use weir_common::comparable::comparable_all;
+use weir_common::comparable::{comparable_all, groupable_all};
 use weir_common::{Result, StreamChunk};
 use weir_planner::RankFunction;
 use weir_storage::{EpochWrite, ReadSnapshot};
@@ -132,7 +132,7 @@ impl Operator for GroupTopN {
         let order_columns = columns.split_off(self.partitions);
         let partitions = self
             .partition_encoder
-            .convert_columns(&comparable_all(&columns))?;
+            .convert_columns(&groupable_all(&columns))?;
         let orders = self
             .order_encoder
             .convert_columns(&comparable_all(&order_columns))?;

@@ -28,7 +28,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, ExprSchemable};
 use datafusion::physical_expr::window::WindowExpr;
 use datafusion::physical_planner::create_window_expr;
-use weir_common::comparable::comparable_all;
+use weir_common::comparable::groupable_all;
 use weir_common::{Result, StreamChunk};
 use weir_storage::{EpochWrite, ReadSnapshot};
 
@@ -213,7 +213,7 @@ impl Operator for Window {
         let (chunk, partition_columns) = evaluate_or_skip(&self.partition, chunk, errors)?;
         let partitions = self
             .partition_encoder
-            .convert_columns(&comparable_all(&partition_columns))?;
+            .convert_columns(&groupable_all(&partition_columns))?;
         let rows = self.row_encoder.convert_columns(chunk.rows().columns())?;
         let (touched, prefixes) =
             partition_prefixes(&partitions, self.partition.len(), chunk.len());

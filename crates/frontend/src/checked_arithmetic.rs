@@ -1,0 +1,280 @@
+//! Arithmetic that fails where PostgreSQL's fails, instead of wrapping or going infinite.
+//!
+//! * `+`, `-`, `*` and unary minus of `smallint`, `integer` and `bigint` wrap in
+//!   DataFusion; here they fail with 22003 "integer out of range" (or "smallint",
+//!   "bigint"), and so does the one `/` that overflows (the minimum divided by -1).
+//! * `+`, `-`, `*` and `/` of `real` and `double precision` give ±Infinity or 0 in
+//!   DataFusion where the exact result is beyond the type; here, as in PostgreSQL's
+//!   `float8pl` and its siblings, a finite operation whose result is infinite fails with
+//!   22003 "value out of range: overflow", a product or quotient of non-zero values that
+//!   comes out 0 with 22003 "value out of range: underflow", and a division by zero (of
+//!   anything but NaN) with 22012. Infinite or NaN operands go through as IEEE says
+//!   (`'Infinity' + 1` is `Infinity`).
+//!
+//! Each such operation is replaced by a checked function after type coercion, in batch
+//! queries and views alike; inside a materialized view a failing row goes to
+//! `weir_catalog.view_errors` like any other.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, PrimitiveArray};
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::compute::{cast, try_binary};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use weir_common::{SqlState, WeirError};
+
+use crate::rule_support::invoke_on_arrays;
+
+/// `expr` with its operation checked, if it is one the module names.
+pub(crate) fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let (op, args) = match &expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let op = match op {
+                Operator::Plus => Checked::Plus,
+                Operator::Minus => Checked::Minus,
+                Operator::Multiply => Checked::Times,
+                Operator::Divide => Checked::Divide,
+                _ => return Ok(Transformed::no(expr)),
+            };
+            (op, vec![(**left).clone(), (**right).clone()])
+        }
+        Expr::Negative(operand) => (Checked::Negate, vec![(**operand).clone()]),
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let types: Vec<Option<DataType>> = args.iter().map(|arg| number_type(arg, schema)).collect();
+    let Some(Some(data_type)) = types.first().cloned() else {
+        return Ok(Transformed::no(expr));
+    };
+    let is_float = matches!(data_type, DataType::Float32 | DataType::Float64);
+    // Negating a float cannot overflow.
+    if (op == Checked::Negate && is_float) || types.iter().any(|ty| ty.as_ref() != Some(&data_type))
+    {
+        return Ok(Transformed::no(expr));
+    }
+    let udf = ScalarUDF::new_from_impl(CheckedArithmetic {
+        op,
+        data_type,
+        signature: Signature::any(args.len(), Volatility::Immutable),
+    });
+    Ok(Transformed::yes(Expr::ScalarFunction(
+        ScalarFunction::new_udf(Arc::new(udf), args),
+    )))
+}
+
+/// The integer or float type of `expr`, if it has one. A checked operation knows its
+/// type, so a chain of thousands of `+` is typed in one step a link, not by walking the
+/// chain.
+fn number_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
+    if let Expr::ScalarFunction(call) = expr
+        && let Some(checked) = call.func.inner().downcast_ref::<CheckedArithmetic>()
+    {
+        return Some(checked.data_type.clone());
+    }
+    match expr.get_type(schema) {
+        Ok(
+            ty @ (DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64),
+        ) => Some(ty),
+        _ => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum Checked {
+    Plus,
+    Minus,
+    Times,
+    Divide,
+    Negate,
+}
+
+/// `+ - * /` or negation of numbers of one type, failing as PostgreSQL's do.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedArithmetic {
+    op: Checked,
+    data_type: DataType,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CheckedArithmetic {
+    fn name(&self) -> &str {
+        let float = matches!(self.data_type, DataType::Float32 | DataType::Float64);
+        match (self.op, float) {
+            (Checked::Plus, false) => "int_plus",
+            (Checked::Minus, false) => "int_minus",
+            (Checked::Times, false) => "int_times",
+            (Checked::Divide, false) => "int_divide",
+            (Checked::Negate, _) => "int_negate",
+            (Checked::Plus, true) => "float_plus",
+            (Checked::Minus, true) => "float_minus",
+            (Checked::Times, true) => "float_times",
+            (Checked::Divide, true) => "float_divide",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.data_type.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        invoke_on_arrays(&args, |arrays| match self.data_type {
+            DataType::Float64 | DataType::Float32 => self.float(arrays),
+            _ => self.integer(arrays),
+        })
+    }
+}
+
+impl CheckedArithmetic {
+    fn integer(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+        let result = match self.op {
+            Checked::Plus => numeric::add(&arrays[0], &arrays[1]),
+            Checked::Minus => numeric::sub(&arrays[0], &arrays[1]),
+            Checked::Times => numeric::mul(&arrays[0], &arrays[1]),
+            Checked::Divide => numeric::div(&arrays[0], &arrays[1]),
+            Checked::Negate => numeric::neg(&arrays[0]),
+        };
+        result.map_err(|error| match error {
+            ArrowError::ArithmeticOverflow(_) => {
+                integer_out_of_range(arrays[0].data_type()).into_datafusion()
+            }
+            other => other.into(),
+        })
+    }
+
+    /// Computed in `f64`; a `real` result is rounded to `f32` before it is checked, which
+    /// gives `f32` arithmetic's own result for these operations.
+    fn float(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+        let as_f64 = |array: &ArrayRef| cast(array, &DataType::Float64);
+        let (left, right) = (as_f64(&arrays[0])?, as_f64(&arrays[1])?);
+        let (left, right) = (
+            left.as_primitive::<Float64Type>(),
+            right.as_primitive::<Float64Type>(),
+        );
+        let single = self.data_type == DataType::Float32;
+        let op = self.op;
+        let result: PrimitiveArray<Float64Type> = try_binary(left, right, |x, y| {
+            let exact = match op {
+                Checked::Plus => x + y,
+                Checked::Minus => x - y,
+                Checked::Times => x * y,
+                _ => x / y,
+            };
+            let result = match single {
+                true => f64::from(exact as f32),
+                false => exact,
+            };
+            match float_failure(op, x, y, result) {
+                Some(failure) => Err(failure),
+                None => Ok(result),
+            }
+        })
+        .map_err(|error| match error {
+            ArrowError::ArithmeticOverflow(what) => WeirError::new(
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("value out of range: {what}"),
+            )
+            .into_datafusion(),
+            other => other.into(),
+        })?;
+        Ok(match single {
+            true => Arc::new(result.unary::<_, Float32Type>(|v| v as f32)),
+            false => Arc::new(result),
+        })
+    }
+}
+
+/// Why PostgreSQL's `float8pl`, `float8mi`, `float8mul` or `float8div` of `x` and `y`
+/// fails, given the rounded `result`.
+fn float_failure(op: Checked, x: f64, y: f64, result: f64) -> Option<ArrowError> {
+    let overflow = || ArrowError::ArithmeticOverflow("overflow".into());
+    let underflow = || ArrowError::ArithmeticOverflow("underflow".into());
+    match op {
+        Checked::Divide if y == 0.0 && !x.is_nan() => Some(ArrowError::DivideByZero),
+        Checked::Divide if result.is_infinite() && !x.is_infinite() => Some(overflow()),
+        Checked::Divide if result == 0.0 && x != 0.0 && !y.is_infinite() => Some(underflow()),
+        Checked::Divide => None,
+        _ if result.is_infinite() && !x.is_infinite() && !y.is_infinite() => Some(overflow()),
+        Checked::Times if result == 0.0 && x != 0.0 && y != 0.0 => Some(underflow()),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's error for a result its integer type cannot hold.
+fn integer_out_of_range(data_type: &DataType) -> WeirError {
+    let name = match data_type {
+        DataType::Int16 => "smallint",
+        DataType::Int32 => "integer",
+        _ => "bigint",
+    };
+    WeirError::new(
+        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{name} out of range"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(op: Checked, x: f64, y: f64) -> Option<String> {
+        let result = match op {
+            Checked::Plus => x + y,
+            Checked::Times => x * y,
+            _ => x / y,
+        };
+        float_failure(op, x, y, result).map(|error| error.to_string())
+    }
+
+    #[test]
+    fn floats_fail_where_postgresql_fails() {
+        assert!(
+            fails(Checked::Plus, 1e308, 1e308)
+                .unwrap()
+                .contains("overflow")
+        );
+        assert!(
+            fails(Checked::Times, 1e-300, 1e-300)
+                .unwrap()
+                .contains("underflow")
+        );
+        assert!(
+            fails(Checked::Divide, 1.0, 0.0)
+                .unwrap()
+                .contains("Divide by zero")
+        );
+        assert!(
+            fails(Checked::Divide, 1e300, 1e-300)
+                .unwrap()
+                .contains("overflow")
+        );
+        assert!(
+            fails(Checked::Divide, 1e-300, 1e300)
+                .unwrap()
+                .contains("underflow")
+        );
+    }
+
+    #[test]
+    fn infinities_and_nans_go_through() {
+        assert_eq!(fails(Checked::Plus, f64::INFINITY, 1.0), None);
+        assert_eq!(fails(Checked::Divide, f64::NAN, 0.0), None);
+        assert_eq!(fails(Checked::Divide, 1.0, f64::INFINITY), None);
+        assert_eq!(fails(Checked::Times, f64::INFINITY, 0.0), None);
+        assert_eq!(fails(Checked::Times, 0.0, 5.0), None);
+    }
+}

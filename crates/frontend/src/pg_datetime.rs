@@ -9,6 +9,12 @@
 //! * `date - date` is an `integer` count of days (DataFusion's is a `bigint`).
 //! * `date ± interval` is a `timestamp` (`date '2024-01-01' + interval '1 hour'` is
 //!   `2024-01-01 01:00:00`), where DataFusion's is a date.
+//! * `interval * number`, `number * interval` and `interval / number`, which DataFusion
+//!   refuses, are PostgreSQL's `interval_mul` and `interval_div`: the months and days
+//!   are multiplied and truncated, and what the truncation leaves (a month being 30
+//!   days) goes down to days and then to the time, rounded to microseconds
+//!   (`interval '1 mon' * 1.5` is `1 mon 15 days`). Dividing by zero fails with 22012,
+//!   a result beyond an interval's fields with 22008.
 //!
 //! The SQL planner asks [`DatetimeArithmeticPlanner`] for each `+` and `-` as it plans
 //! it, in batch queries and views alike, so the expressions around one are typed for its
@@ -21,7 +27,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, IntervalMonthDayNanoArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit, TimestampNanosecondType,
+    DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
+    TimestampNanosecondType,
 };
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, Result, ScalarValue};
@@ -32,6 +39,8 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use weir_common::{SqlState, WeirError};
 
 use crate::rule_support::invoke_on_arrays;
 
@@ -48,6 +57,8 @@ impl ExprPlanner for DatetimeArithmeticPlanner {
         let op = match expr.op {
             BinaryOperator::Plus => Operator::Plus,
             BinaryOperator::Minus => Operator::Minus,
+            BinaryOperator::Multiply => Operator::Multiply,
+            BinaryOperator::Divide => Operator::Divide,
             _ => return Ok(PlannerResult::Original(expr)),
         };
         if !may_be_datetime(&expr.left, schema) && !may_be_datetime(&expr.right, schema) {
@@ -126,6 +137,14 @@ fn planned(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> Option
             left.clone(),
             cast(right, DataType::Timestamp(TimeUnit::Nanosecond, None)),
         )),
+        (DataType::Interval(_), Operator::Multiply | Operator::Divide, factor)
+            if factor.is_numeric() =>
+        {
+            Some(scale_interval(left, op, right))
+        }
+        (factor, Operator::Multiply, DataType::Interval(_)) if factor.is_numeric() => {
+            Some(scale_interval(right, op, left))
+        }
         (ty, Operator::Minus, _) if is_date_or_timestamp(ty) && is_text_literal(right) => {
             planned(left, op, &cast(right, ty.clone()), schema)
         }
@@ -134,6 +153,116 @@ fn planned(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> Option
         }
         _ => None,
     }
+}
+
+/// `interval op factor`, by [`IntervalScale`].
+fn scale_interval(interval: &Expr, op: Operator, factor: &Expr) -> Expr {
+    let udf = ScalarUDF::new_from_impl(IntervalScale {
+        divide: op == Operator::Divide,
+        signature: Signature::any(2, Volatility::Immutable),
+    });
+    let factor = Expr::Cast(Cast::new(Box::new(factor.clone()), DataType::Float64));
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(udf),
+        vec![interval.clone(), factor],
+    ))
+}
+
+/// PostgreSQL's `interval_mul` (or `interval_div`) of an interval and a double.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IntervalScale {
+    divide: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for IntervalScale {
+    fn name(&self) -> &str {
+        match self.divide {
+            true => "interval_div",
+            false => "interval_mul",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Interval(IntervalUnit::MonthDayNano))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        invoke_on_arrays(&args, |arrays| {
+            let intervals = arrays[0].as_primitive::<IntervalMonthDayNanoType>();
+            let factors = arrays[1].as_primitive::<Float64Type>();
+            let scaled: IntervalMonthDayNanoArray = intervals
+                .iter()
+                .zip(factors.iter())
+                .map(|pair| match pair {
+                    (Some(interval), Some(factor)) => {
+                        scaled(interval, factor, self.divide).map(Some)
+                    }
+                    _ => Ok(None),
+                })
+                .collect::<std::result::Result<_, WeirError>>()
+                .map_err(WeirError::into_datafusion)?;
+            Ok(Arc::new(scaled) as ArrayRef)
+        })
+    }
+}
+
+/// `interval * factor` (or `/ factor`) as PostgreSQL 15 computes it, in microseconds.
+fn scaled(
+    interval: IntervalMonthDayNano,
+    factor: f64,
+    divide: bool,
+) -> std::result::Result<IntervalMonthDayNano, WeirError> {
+    if divide && factor == 0.0 {
+        return Err(WeirError::new(
+            SqlState::DIVISION_BY_ZERO,
+            "division by zero",
+        ));
+    }
+    let apply = |value: f64| match divide {
+        true => value / factor,
+        false => value * factor,
+    };
+    let out_of_range =
+        || WeirError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range");
+    let whole = |value: f64| match value.is_finite() && value.abs() < 2_147_483_648.0 {
+        true => Ok(value.trunc() as i32),
+        false => Err(out_of_range()),
+    };
+    let months = apply(f64::from(interval.months));
+    let days = apply(f64::from(interval.days));
+    let result_months = whole(months)?;
+    let mut result_days = whole(days)?;
+    let month_remainder_days = (months - f64::from(result_months)) * 30.0;
+    let seconds = (days - f64::from(result_days) + month_remainder_days
+        - month_remainder_days.trunc())
+        * 86_400.0;
+    // Rounded to microseconds, whole days carried up.
+    let mut seconds = (seconds * 1e6).round_ties_even() / 1e6;
+    if seconds.abs() >= 86_400.0 {
+        let carried = (seconds / 86_400.0).trunc();
+        result_days = result_days
+            .checked_add(carried as i32)
+            .ok_or_else(out_of_range)?;
+        seconds -= carried * 86_400.0;
+    }
+    result_days = result_days
+        .checked_add(month_remainder_days.trunc() as i32)
+        .ok_or_else(out_of_range)?;
+    let micros = (apply((interval.nanoseconds / 1000) as f64) + seconds * 1e6).round_ties_even();
+    // The nanoseconds of the result must fit in 64 bits.
+    if !micros.is_finite() || micros.abs() >= 9.2e15 {
+        return Err(out_of_range());
+    }
+    Ok(IntervalMonthDayNano::new(
+        result_months,
+        result_days,
+        micros as i64 * 1000,
+    ))
 }
 
 const NANOS_PER_DAY: i128 = 86_400_000_000_000;
@@ -196,6 +325,22 @@ mod tests {
 
     const SECOND: i64 = 1_000_000_000;
     const DAY: i64 = 86_400 * SECOND;
+
+    #[test]
+    fn intervals_scale_as_postgresql_scales_them() {
+        let month = IntervalMonthDayNano::new(1, 0, 0);
+        assert_eq!(
+            scaled(month, 1.5, false).unwrap(),
+            IntervalMonthDayNano::new(1, 15, 0)
+        );
+        let day = IntervalMonthDayNano::new(0, 1, 0);
+        assert_eq!(
+            scaled(day, 3.0, true).unwrap(),
+            IntervalMonthDayNano::new(0, 0, 8 * 3600 * SECOND)
+        );
+        assert!(scaled(day, 0.0, true).is_err());
+        assert!(scaled(month, 1e10, false).is_err());
+    }
 
     #[test]
     fn a_difference_is_whole_days_and_the_rest_of_its_sign() {

@@ -23,8 +23,9 @@ use datafusion::arrow::compute::{cast, try_binary};
 use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
     ScalarUDFImpl, Signature, Volatility,
@@ -129,6 +130,22 @@ impl ScalarUDFImpl for CheckedArithmetic {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(self.data_type.clone())
+    }
+
+    /// An operation with a NULL operand is NULL, without computing the other one: so
+    /// `(i2 * -1) / NULL` does not fail on an overflow, as in PostgreSQL, whose planner
+    /// folds it the same way.
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let null_operand = args
+            .iter()
+            .any(|arg| matches!(arg, Expr::Literal(value, _) if value.is_null()));
+        Ok(match null_operand {
+            true => ExprSimplifyResult::Simplified(Expr::Literal(
+                ScalarValue::try_from(&self.data_type)?,
+                None,
+            )),
+            false => ExprSimplifyResult::Original(args),
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -35,6 +35,7 @@ mod rule_support;
 mod schema_columns;
 mod session;
 mod settings;
+mod short_circuit;
 mod sinks;
 mod source_table;
 mod sources;

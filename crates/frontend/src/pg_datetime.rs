@@ -237,12 +237,13 @@ fn scaled(
     let days = apply(f64::from(interval.days));
     let result_months = whole(months)?;
     let mut result_days = whole(days)?;
-    let month_remainder_days = (months - f64::from(result_months)) * 30.0;
+    let round_to_micros = |value: f64| (value * 1e6).round_ties_even() / 1e6;
+    let month_remainder_days = round_to_micros((months - f64::from(result_months)) * 30.0);
     let seconds = (days - f64::from(result_days) + month_remainder_days
         - month_remainder_days.trunc())
         * 86_400.0;
     // Rounded to microseconds, whole days carried up.
-    let mut seconds = (seconds * 1e6).round_ties_even() / 1e6;
+    let mut seconds = round_to_micros(seconds);
     if seconds.abs() >= 86_400.0 {
         let carried = (seconds / 86_400.0).trunc();
         result_days = result_days
@@ -338,6 +339,9 @@ mod tests {
             scaled(day, 3.0, true).unwrap(),
             IntervalMonthDayNano::new(0, 0, 8 * 3600 * SECOND)
         );
+        // The month's remainder is rounded to a millionth of a day first.
+        let month_by_31 = scaled(month, 31.0, true).unwrap();
+        assert_eq!(month_by_31.nanoseconds, 83_612_908_800_000);
         assert!(scaled(day, 0.0, true).is_err());
         assert!(scaled(month, 1e10, false).is_err());
     }

@@ -10,6 +10,7 @@
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, new_empty_array,
 };
+use datafusion::arrow::compute::concat;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use weir_common::{Result, StreamChunk};
 
@@ -36,11 +37,24 @@ pub(crate) fn evaluate_or_skip(
     if let Ok(columns) = whole {
         return Ok((chunk.clone(), columns));
     }
+    // Each row's values are kept as computed alone: computed together, the rows that
+    // succeed may fail again, as an `AND` or `CASE` computes its branches for a whole
+    // batch where it would not for a single row.
     let mut keep = Vec::with_capacity(chunk.len());
+    let mut kept_values: Vec<Vec<ArrayRef>> = vec![Vec::new(); exprs.len()];
     for row in 0..chunk.len() {
         let one = chunk.rows().slice(row, 1);
-        match exprs.iter().try_for_each(|e| evaluate(e, &one).map(|_| ())) {
-            Ok(()) => keep.push(true),
+        match exprs
+            .iter()
+            .map(|e| evaluate(e, &one))
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(values) => {
+                keep.push(true);
+                for (column, value) in kept_values.iter_mut().zip(values) {
+                    column.push(value);
+                }
+            }
             Err(error) => {
                 keep.push(false);
                 errors.push(RowError {
@@ -52,13 +66,15 @@ pub(crate) fn evaluate_or_skip(
         }
     }
     let kept = chunk.filter(&BooleanArray::from(keep))?;
-    // With no row left there is nothing to compute (and an expression that fails
-    // whatever its input, such as a cast of a constant, would fail again).
     let columns = exprs
         .iter()
-        .map(|e| match kept.is_empty() {
+        .zip(&kept_values)
+        .map(|(e, values)| match values.is_empty() {
             true => Ok(new_empty_array(&e.data_type(&kept.rows().schema())?)),
-            false => evaluate(e, kept.rows()),
+            false => {
+                let values: Vec<&dyn Array> = values.iter().map(|v| v.as_ref()).collect();
+                Ok(concat(&values)?)
+            }
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((kept, columns))

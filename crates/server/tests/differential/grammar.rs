@@ -599,6 +599,7 @@ const KNOWN: &[(&str, &[Ty], &str)] = &[
     ),
     ("{0}::timestamp", &[Date], NANOSECONDS),
     ("({0} + {1})", &[Date, Interval], NANOSECONDS),
+    ("({0} * {1})", &[Interval, Double], NANOSECONDS),
     (
         "{0}::double precision",
         &[BigInt],

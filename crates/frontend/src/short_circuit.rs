@@ -1,0 +1,109 @@
+//! `AND` and `OR` compute their right operand only on the rows where the left one does not
+//! decide, as PostgreSQL does row by row, so that a guard works: in
+//! `x <> 0 AND 10 / x > 1` no row with `x = 0` divides. DataFusion computes both operands
+//! over a whole batch (unless the left one decides every row of it), so the division
+//! fails the statement.
+//!
+//! An optimizer rule, the last one (DataFusion's simplifier writes some `CASE`s as
+//! `AND`/`OR`), rewrites each `a AND b` whose `b` may fail — it calls a function, casts or
+//! computes — into `CASE a WHEN true THEN b WHEN false THEN false ELSE NULL AND b END`
+//! (and `a OR b` alike), whose branches are computed on their own rows. `a` is computed
+//! once; `b` is written twice, so a `b` of more than [`MOST_NODES`] nodes is left as it
+//! is, which keeps a chain of thousands linear.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{BinaryExpr, Case, Expr, LogicalPlan, Operator};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use crate::rule_support::rewrite_expressions;
+
+/// The largest right operand rewritten.
+const MOST_NODES: usize = 64;
+
+/// Registers the rule in `context`, after DataFusion's own.
+pub(crate) fn register(context: &SessionContext) {
+    context.add_optimizer_rule(Arc::new(ComputeRightOperandsAsNeeded));
+}
+
+#[derive(Debug)]
+struct ComputeRightOperandsAsNeeded;
+
+impl OptimizerRule for ComputeRightOperandsAsNeeded {
+    fn name(&self) -> &str {
+        "compute_right_operands_as_needed"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let before = plan.clone();
+        let rewritten = rewrite_expressions(
+            plan,
+            |_| false,
+            |expr, _schema| expr.transform_up(short_circuit),
+        )?;
+        let changed = rewritten != before;
+        Ok(Transformed::new_transformed(rewritten, changed))
+    }
+}
+
+fn short_circuit(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    // `NULL AND b` is the rewrite's own last branch.
+    let decided = matches!(left.as_ref(), Expr::Literal(..));
+    if !matches!(op, Operator::And | Operator::Or) || decided || !may_fail(right) {
+        return Ok(Transformed::no(expr));
+    }
+    let boolean = |value: Option<bool>| Expr::Literal(ScalarValue::Boolean(value), None);
+    let (when_true, when_false) = match op {
+        Operator::And => ((**right).clone(), boolean(Some(false))),
+        _ => (boolean(Some(true)), (**right).clone()),
+    };
+    let when_null = Expr::BinaryExpr(BinaryExpr::new(Box::new(boolean(None)), *op, right.clone()));
+    Ok(Transformed::yes(Expr::Case(Case::new(
+        Some(left.clone()),
+        vec![
+            (Box::new(boolean(Some(true))), Box::new(when_true)),
+            (Box::new(boolean(Some(false))), Box::new(when_false)),
+        ],
+        Some(Box::new(when_null)),
+    ))))
+}
+
+/// Whether computing `expr` may fail on some row, and it is small enough to write twice.
+fn may_fail(expr: &Expr) -> bool {
+    let mut nodes = 0;
+    let mut fails = false;
+    let _ = expr.apply(|node| {
+        nodes += 1;
+        fails |= match node {
+            Expr::ScalarFunction(_) | Expr::Cast(_) | Expr::Negative(_) => true,
+            Expr::BinaryExpr(BinaryExpr { op, .. }) => matches!(
+                op,
+                Operator::Plus
+                    | Operator::Minus
+                    | Operator::Multiply
+                    | Operator::Divide
+                    | Operator::Modulo
+            ),
+            _ => false,
+        };
+        Ok(match nodes > MOST_NODES {
+            true => TreeNodeRecursion::Stop,
+            false => TreeNodeRecursion::Continue,
+        })
+    });
+    fails && nodes <= MOST_NODES
+}

@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, IntervalMonthDayNanoArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
     TimestampNanosecondType,
@@ -129,21 +129,32 @@ fn planned(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> Option
         (DataType::Date32, Operator::Minus, DataType::Date32) => {
             Some(cast(&binary(left.clone(), right.clone()), DataType::Int32))
         }
-        (DataType::Date32, _, DataType::Interval(_)) => Some(binary(
-            cast(left, DataType::Timestamp(TimeUnit::Nanosecond, None)),
-            right.clone(),
-        )),
+        (DataType::Date32, Operator::Plus | Operator::Minus, DataType::Interval(_)) => {
+            Some(binary(
+                cast(left, DataType::Timestamp(TimeUnit::Nanosecond, None)),
+                right.clone(),
+            ))
+        }
         (DataType::Interval(_), Operator::Plus, DataType::Date32) => Some(binary(
             left.clone(),
             cast(right, DataType::Timestamp(TimeUnit::Nanosecond, None)),
         )),
-        (DataType::Interval(_), Operator::Multiply | Operator::Divide, factor)
-            if factor.is_numeric() =>
+        (
+            DataType::Interval(IntervalUnit::MonthDayNano),
+            Operator::Multiply | Operator::Divide,
+            factor,
+        ) if is_factor(factor) => Some(scale_interval(left, op, right)),
+        (factor, Operator::Multiply, DataType::Interval(IntervalUnit::MonthDayNano))
+            if is_factor(factor) =>
         {
-            Some(scale_interval(left, op, right))
-        }
-        (factor, Operator::Multiply, DataType::Interval(_)) if factor.is_numeric() => {
             Some(scale_interval(right, op, left))
+        }
+        // A date beside a timestamp is its midnight.
+        (DataType::Timestamp(..), Operator::Minus, DataType::Date32) => {
+            planned(left, op, &cast(right, left_type.clone()), schema)
+        }
+        (DataType::Date32, Operator::Minus, DataType::Timestamp(..)) => {
+            planned(&cast(left, right_type.clone()), op, right, schema)
         }
         (ty, Operator::Minus, _) if is_date_or_timestamp(ty) && is_text_literal(right) => {
             planned(left, op, &cast(right, ty.clone()), schema)
@@ -153,6 +164,11 @@ fn planned(left: &Expr, op: Operator, right: &Expr, schema: &DFSchema) -> Option
         }
         _ => None,
     }
+}
+
+/// Whether an interval may be scaled by a value of `data_type` (a NULL scales to NULL).
+fn is_factor(data_type: &DataType) -> bool {
+    data_type.is_numeric() || *data_type == DataType::Null
 }
 
 /// `interval op factor`, by [`IntervalScale`].
@@ -229,9 +245,10 @@ fn scaled(
     };
     let out_of_range =
         || WeirError::new(SqlState::DATETIME_FIELD_OVERFLOW, "interval out of range");
-    let whole = |value: f64| match value.is_finite() && value.abs() < 2_147_483_648.0 {
-        true => Ok(value.trunc() as i32),
-        false => Err(out_of_range()),
+    let whole = |value: f64| match value > f64::from(i32::MAX) || value < f64::from(i32::MIN) {
+        // NaN compares false both ways, as in PostgreSQL, and truncates to 0.
+        false => Ok(value.trunc() as i32),
+        true => Err(out_of_range()),
     };
     let months = apply(f64::from(interval.months));
     let days = apply(f64::from(interval.days));
@@ -292,8 +309,13 @@ impl ScalarUDFImpl for TimestampMinus {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let nanoseconds = DataType::Timestamp(TimeUnit::Nanosecond, self.zone.clone());
         invoke_on_arrays(&args, |arrays| {
-            let left = cast(&arrays[0], &nanoseconds)?;
-            let right = cast(&arrays[1], &nanoseconds)?;
+            // A timestamp beyond nanoseconds' range fails rather than turning NULL.
+            let strict = CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let left = cast_with_options(&arrays[0], &nanoseconds, &strict)?;
+            let right = cast_with_options(&arrays[1], &nanoseconds, &strict)?;
             let (left, right) = (
                 left.as_primitive::<TimestampNanosecondType>(),
                 right.as_primitive::<TimestampNanosecondType>(),

@@ -18,9 +18,9 @@
 //! * both sides of every comparison of floats or intervals (`f < 0`, `f = g`,
 //!   `IS DISTINCT FROM`), where DataFusion's kernels compare as above;
 //! * each float `GROUP BY` key, under its own name, so a group of `-0` and `0` shows `0`,
-//!   and each float argument of a `DISTINCT` aggregate (`count(DISTINCT f)`). Interval
-//!   groups keep their values (`'1 day'` and `'24 hours'` are two groups), as a group
-//!   shows its own interval.
+//!   each float argument of a `DISTINCT` aggregate and each interval one of
+//!   `count(DISTINCT i)`. Interval groups keep their values (`'1 day'` and `'24 hours'`
+//!   are two groups), as a group shows its own interval.
 //!
 //! `greatest`, `least` and `nullif` of floats or intervals are replaced by functions that
 //! compare the same way.
@@ -42,7 +42,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, internal_err};
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     Aggregate, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs,
@@ -152,9 +152,18 @@ fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
     let is_float = |expr: &Expr| unwrapped_float(expr, &schema);
     let is_float_key =
         |expr: &Expr| !matches!(expr, Expr::GroupingSet(_) | Expr::Alias(_)) && is_float(expr);
+    // `count(DISTINCT i)` shows no interval, so it counts equal spans once.
+    let is_distinct_key = |call: &AggregateFunction, argument: &Expr| {
+        is_float(argument) || (call.func.name() == "count" && unwrapped_ordered(argument, &schema))
+    };
     let distinct_of_float = |expr: &Expr| match expr {
         Expr::AggregateFunction(call) => {
-            call.params.distinct && call.params.args.iter().any(is_float)
+            call.params.distinct
+                && call
+                    .params
+                    .args
+                    .iter()
+                    .any(|arg| is_distinct_key(call, arg))
         }
         _ => false,
     };
@@ -177,12 +186,13 @@ fn group_floats(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
         .iter()
         .map(|expr| match (distinct_of_float(expr), expr) {
             (true, Expr::AggregateFunction(call)) => {
-                let mut call = call.clone();
-                for argument in &mut call.params.args {
-                    if is_float(argument) {
+                let mut wrapped = call.clone();
+                for argument in &mut wrapped.params.args {
+                    if is_distinct_key(call, argument) {
                         *argument = wrap(argument.clone());
                     }
                 }
+                let call = wrapped;
                 names.save(expr).restore(Expr::AggregateFunction(call))
             }
             _ => expr.clone(),

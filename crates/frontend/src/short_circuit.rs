@@ -5,18 +5,21 @@
 //! fails the statement.
 //!
 //! An optimizer rule, the last one (DataFusion's simplifier writes some `CASE`s as
-//! `AND`/`OR`), rewrites each `a AND b` whose `b` may fail — it calls a function, casts or
-//! computes — into `CASE a WHEN true THEN b WHEN false THEN false ELSE NULL AND b END`
+//! `AND`/`OR`), rewrites each `a AND b` whose `b` may fail — it divides, calls a
+//! function, or casts text or to a narrower number — into `CASE a WHEN true THEN b WHEN false THEN false ELSE NULL AND b END`
 //! (and `a OR b` alike), whose branches are computed on their own rows. `a` is computed
 //! once; `b` is written twice, so a `b` of more than [`MOST_NODES`] nodes is left as it
 //! is, which keeps a chain of thousands linear.
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::{BinaryExpr, Case, Expr, LogicalPlan, Operator};
+use datafusion::logical_expr::{
+    BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, TryCast,
+};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::rule_support::rewrite_expressions;
@@ -50,20 +53,20 @@ impl OptimizerRule for ComputeRightOperandsAsNeeded {
         let rewritten = rewrite_expressions(
             plan,
             |_| false,
-            |expr, _schema| expr.transform_up(short_circuit),
+            |expr, schema| expr.transform_up(|expr| short_circuit(expr, schema)),
         )?;
         let changed = rewritten != before;
         Ok(Transformed::new_transformed(rewritten, changed))
     }
 }
 
-fn short_circuit(expr: Expr) -> Result<Transformed<Expr>> {
+fn short_circuit(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };
     // `NULL AND b` is the rewrite's own last branch.
     let decided = matches!(left.as_ref(), Expr::Literal(..));
-    if !matches!(op, Operator::And | Operator::Or) || decided || !may_fail(right) {
+    if !matches!(op, Operator::And | Operator::Or) || decided || !may_fail(right, schema) {
         return Ok(Transformed::no(expr));
     }
     let boolean = |value: Option<bool>| Expr::Literal(ScalarValue::Boolean(value), None);
@@ -82,22 +85,22 @@ fn short_circuit(expr: Expr) -> Result<Transformed<Expr>> {
     ))))
 }
 
-/// Whether computing `expr` may fail on some row, and it is small enough to write twice.
-fn may_fail(expr: &Expr) -> bool {
+/// Whether computing `expr` may fail on some row, and it is small enough to write twice:
+/// it divides, calls a function (other than the comparison key of floats), computes
+/// checked arithmetic, or casts text or narrows a number.
+fn may_fail(expr: &Expr, schema: &DFSchema) -> bool {
     let mut nodes = 0;
     let mut fails = false;
     let _ = expr.apply(|node| {
         nodes += 1;
         fails |= match node {
-            Expr::ScalarFunction(_) | Expr::Cast(_) | Expr::Negative(_) => true,
-            Expr::BinaryExpr(BinaryExpr { op, .. }) => matches!(
-                op,
-                Operator::Plus
-                    | Operator::Minus
-                    | Operator::Multiply
-                    | Operator::Divide
-                    | Operator::Modulo
-            ),
+            Expr::ScalarFunction(call) => call.func.name() != "pg_order_key",
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                may_fail_cast(expr, field.data_type(), schema)
+            }
+            Expr::BinaryExpr(BinaryExpr { op, .. }) => {
+                matches!(op, Operator::Divide | Operator::Modulo)
+            }
             _ => false,
         };
         Ok(match nodes > MOST_NODES {
@@ -106,4 +109,29 @@ fn may_fail(expr: &Expr) -> bool {
         })
     });
     fails && nodes <= MOST_NODES
+}
+
+/// Whether a cast of `expr` to `to` may fail: from text, or to a number that may not hold
+/// the value (an integer no wider than its source is safe).
+fn may_fail_cast(expr: &Expr, to: &DataType, schema: &DFSchema) -> bool {
+    let Ok(from) = expr.get_type(schema) else {
+        return true;
+    };
+    let width = |ty: &DataType| match ty {
+        DataType::Int8 => Some(1),
+        DataType::Int16 => Some(2),
+        DataType::Int32 => Some(4),
+        DataType::Int64 => Some(8),
+        _ => None,
+    };
+    match (width(&from), width(to)) {
+        (Some(from), Some(to)) => from > to,
+        _ => {
+            matches!(
+                from,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) || to.is_numeric()
+                || matches!(to, DataType::Date32 | DataType::Timestamp(..))
+        }
+    }
 }

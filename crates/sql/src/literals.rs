@@ -14,8 +14,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, ExactNumberInfo, Expr, Interval, Statement, Value, ValueWithSpan,
-    visit_expressions_mut,
+    CastKind, DataType, ExactNumberInfo, Expr, Interval, Statement, UnaryOperator, Value,
+    ValueWithSpan, visit_expressions_mut,
 };
 
 /// The most digits weir's `numeric` holds (Arrow's `Decimal128`).
@@ -36,6 +36,22 @@ pub(crate) fn rewrite_literals(statement: &mut Statement) {
                 array: false,
                 format: None,
             };
+            return ControlFlow::Continue(());
+        }
+        // Visited after its operand: `-9223372036854775808` is bigint's minimum, as in
+        // PostgreSQL, which negates the constant before typing it.
+        if let Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: operand,
+        } = expr
+            && let Expr::Cast { expr: number, .. } = operand.as_ref()
+            && let Expr::Value(ValueWithSpan {
+                value: Value::Number(digits, long),
+                ..
+            }) = number.as_ref()
+            && format!("-{digits}").parse::<i64>().is_ok()
+        {
+            *expr = Expr::value(Value::Number(format!("-{digits}"), *long));
             return ControlFlow::Continue(());
         }
         if let Expr::Value(ValueWithSpan {

@@ -21,7 +21,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
-use weir_common::comparable::{groupable, one_nan};
+use weir_common::comparable::{comparable, one_nan};
 use weir_common::{Result, WeirError};
 
 use crate::float_sum::FloatSum;
@@ -87,7 +87,7 @@ impl Values {
                 // Distinct values are counted as SQL compares them; min and max keep
                 // each value's zeros (the maximum of `-0` alone is `-0`).
                 let argument = match function {
-                    Function::CountDistinct => groupable(argument),
+                    Function::CountDistinct => comparable(argument),
                     _ => one_nan(argument),
                 };
                 let rows = encoder.convert_columns(std::slice::from_ref(&argument))?;

@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Field, FieldRef, Int32Type, IntervalMonthDayNano,
+    DataType, Date32Type, Decimal128Type, Field, FieldRef, Int32Type, IntervalMonthDayNano,
     IntervalMonthDayNanoType, IntervalUnit, TimeUnit, TimestampNanosecondType,
 };
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -183,10 +183,7 @@ impl ScalarUDFImpl for Extract {
             let scale = part.scale(values.data_type());
             let scaled = scaled_values(part, &values)?;
             Ok(match numeric {
-                true => Arc::new(
-                    Decimal128Array::from_unary(&scaled, i128::from)
-                        .with_precision_and_scale(38, scale)?,
-                ) as ArrayRef,
+                true => Arc::new(scaled.with_precision_and_scale(38, scale)?) as ArrayRef,
                 false => {
                     let unit = 10f64.powi(i32::from(scale));
                     let doubles: Float64Array = scaled.unary(|v| v as f64 / unit);
@@ -197,8 +194,17 @@ impl ScalarUDFImpl for Extract {
     }
 }
 
-/// The field of each value, times ten to the power of its scale.
-fn scaled_values(part: Part, values: &ArrayRef) -> Result<Int64Array> {
+/// The field of each value, times ten to the power of its scale (in 128 bits: an
+/// interval's epoch in microseconds may need more than 64).
+fn scaled_values(part: Part, values: &ArrayRef) -> Result<Decimal128Array> {
+    let wide = |values: Int64Array| values.unary::<_, Decimal128Type>(i128::from);
+    Ok(match part {
+        Part::Epoch => epoch(values)?,
+        _ => wide(narrow_values(part, values)?),
+    })
+}
+
+fn narrow_values(part: Part, values: &ArrayRef) -> Result<Int64Array> {
     match part {
         Part::SecondsOfMinute { .. } => Ok(micros(values)?.unary(|micros| {
             match values.data_type() {
@@ -207,7 +213,7 @@ fn scaled_values(part: Part, values: &ArrayRef) -> Result<Int64Array> {
                 _ => micros.rem_euclid(60_000_000),
             }
         })),
-        Part::Epoch => epoch(values),
+        Part::Epoch => micros(values),
         Part::Whole(name) => whole(name, values),
         Part::Years { per } => {
             let years = whole("year", values)?;
@@ -254,28 +260,25 @@ fn micros(values: &ArrayRef) -> Result<Int64Array> {
 }
 
 /// The epoch, times 10^6 (times 1 for a date).
-fn epoch(values: &ArrayRef) -> Result<Int64Array> {
-    match values.data_type() {
-        DataType::Date32 => Ok(values
+fn epoch(values: &ArrayRef) -> Result<Decimal128Array> {
+    Ok(match values.data_type() {
+        DataType::Date32 => values
             .as_primitive::<Date32Type>()
-            .unary(|days| i64::from(days) * 86_400)),
-        DataType::Interval(IntervalUnit::MonthDayNano) => Ok(values
+            .unary(|days| i128::from(days) * 86_400),
+        DataType::Interval(IntervalUnit::MonthDayNano) => values
             .as_primitive::<IntervalMonthDayNanoType>()
-            .unary(interval_epoch_micros)),
-        _ => micros(values),
-    }
+            .unary(interval_epoch_micros),
+        _ => micros(values)?.unary(i128::from),
+    })
 }
 
 /// PostgreSQL's interval epoch: a year of 365.25 days, a month of 30, in microseconds.
-fn interval_epoch_micros(interval: IntervalMonthDayNano) -> i64 {
+fn interval_epoch_micros(interval: IntervalMonthDayNano) -> i128 {
     let (years, months) = (interval.months / 12, interval.months % 12);
     // Four times everything, so that a quarter day stays whole.
     let quarter_days =
-        1461 * i64::from(years) + 120 * i64::from(months) + 4 * i64::from(interval.days);
-    let seconds = quarter_days * 21_600;
-    seconds
-        .saturating_mul(1_000_000)
-        .saturating_add(interval.nanoseconds / 1000)
+        1461 * i128::from(years) + 120 * i128::from(months) + 4 * i128::from(interval.days);
+    quarter_days * 21_600 * 1_000_000 + i128::from(interval.nanoseconds / 1000)
 }
 
 /// DataFusion's whole-number field `name` of each value.

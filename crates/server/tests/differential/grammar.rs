@@ -601,6 +601,11 @@ const KNOWN: &[(&str, &[Ty], &str)] = &[
     ("({0} + {1})", &[Date, Interval], NANOSECONDS),
     ("({0} * {1})", &[Interval, Double], NANOSECONDS),
     (
+        "({0} * {1})",
+        &[Interval, Integer],
+        "an interval's time is held in nanoseconds, to ±292 years (PostgreSQL: microseconds)",
+    ),
+    (
         "{0}::double precision",
         &[BigInt],
         "a double that a shorter decimal reaches only by a tie (-6442450941000000000) \

@@ -49,6 +49,7 @@ pub(crate) fn rewrite_literals(statement: &mut Statement) {
                 value: Value::Number(digits, long),
                 ..
             }) = number.as_ref()
+            && digits.parse::<i64>().is_err()
             && format!("-{digits}").parse::<i64>().is_ok()
         {
             *expr = Expr::value(Value::Number(format!("-{digits}"), *long));

@@ -154,6 +154,9 @@ fn classify(error: &DataFusionError) -> WeirError {
         }
         DataFusionError::Plan(message) => classify_message(message, SqlState::SYNTAX_ERROR),
         DataFusionError::Execution(message) => classify_message(message, SqlState::DATA_EXCEPTION),
+        DataFusionError::ResourcesExhausted(message) if is_memory_refused(message) => {
+            WeirError::new(SqlState::OUT_OF_MEMORY, "out of memory").with_detail(message.clone())
+        }
         DataFusionError::ResourcesExhausted(message) => {
             WeirError::new(SqlState::PROGRAM_LIMIT_EXCEEDED, message.clone())
         }
@@ -202,6 +205,13 @@ fn classify_schema(error: &SchemaError) -> WeirError {
         ),
         other => WeirError::new(SqlState::SYNTAX_ERROR, other.to_string()),
     }
+}
+
+/// Whether a memory pool refused an operator's request: DataFusion's own pools say
+/// "Failed to allocate", weir's statement pools "Failed on request of size" (PostgreSQL's
+/// words). Other exhausted resources (the spill files' disk quota) are not memory.
+fn is_memory_refused(message: &str) -> bool {
+    message.contains("Failed on request of size") || message.contains("Failed to allocate")
 }
 
 /// DataFusion reports many distinct conditions as plain strings inside `Plan` or

@@ -14,6 +14,13 @@
 //! Each such operation is replaced by a checked function after type coercion, in batch
 //! queries and views alike; inside a materialized view a failing row goes to
 //! `weir_catalog.view_errors` like any other.
+//!
+//! A left-deep chain of such operations on one type (`a + b - c * d` is `(a + b) - (c *
+//! d)`: a chain of two, with `c * d` a chain of one) becomes one call that computes its
+//! steps left to right, as PostgreSQL does, each step checked. DataFusion works out a
+//! call's name and type from its arguments', recursively, at every level of a tree, so a
+//! chain of thousands of nested calls took seconds to plan and one call takes
+//! microseconds.
 
 use std::sync::Arc;
 
@@ -24,7 +31,7 @@ use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, Operator, ScalarFunctionArgs, ScalarUDF,
@@ -34,9 +41,16 @@ use weir_common::{SqlState, WeirError};
 
 use crate::rule_support::invoke_on_arrays;
 
-/// `expr` with its operation checked, if it is one the module names.
+/// `expr` with its operation checked, if it is one the module names; a binary operation
+/// whose left operand is a checked chain of its type extends that chain.
 pub(crate) fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let (op, args) = match &expr {
+        // A chain cast to its own type (as `crate::typed_chains` types them) is the chain.
+        Expr::Cast(Cast { expr: inner, field })
+            if chain_of(inner).is_some_and(|(chain, _)| &chain.data_type == field.data_type()) =>
+        {
+            return Ok(Transformed::yes(*inner.clone()));
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let op = match op {
                 Operator::Plus => Checked::Plus,
@@ -60,24 +74,48 @@ pub(crate) fn checked_arithmetic(expr: Expr, schema: &DFSchema) -> Result<Transf
     {
         return Ok(Transformed::no(expr));
     }
+    let (ops, args) = match (op, args.as_slice()) {
+        (Checked::Negate, _) => (vec![op], args),
+        (_, [left, right]) => match chain_of(left) {
+            Some((chain, chain_args)) if !chain.is_negation() => {
+                let mut ops = chain.ops.clone();
+                ops.push(op);
+                let mut args = chain_args.to_vec();
+                args.push(right.clone());
+                (ops, args)
+            }
+            _ => (vec![op], args),
+        },
+        _ => (vec![op], args),
+    };
     let udf = ScalarUDF::new_from_impl(CheckedArithmetic {
-        op,
-        data_type,
         signature: Signature::any(args.len(), Volatility::Immutable),
+        ops,
+        data_type,
     });
     Ok(Transformed::yes(Expr::ScalarFunction(
         ScalarFunction::new_udf(Arc::new(udf), args),
     )))
 }
 
+/// The checked chain `expr` calls, and its arguments, if it is one.
+fn chain_of(expr: &Expr) -> Option<(&CheckedArithmetic, &[Expr])> {
+    match expr {
+        Expr::ScalarFunction(call) => call
+            .func
+            .inner()
+            .downcast_ref::<CheckedArithmetic>()
+            .map(|chain| (chain, call.args.as_slice())),
+        _ => None,
+    }
+}
+
 /// The integer or float type of `expr`, if it has one. A checked operation knows its
 /// type, so a chain of thousands of `+` is typed in one step a link, not by walking the
 /// chain.
 fn number_type(expr: &Expr, schema: &DFSchema) -> Option<DataType> {
-    if let Expr::ScalarFunction(call) = expr
-        && let Some(checked) = call.func.inner().downcast_ref::<CheckedArithmetic>()
-    {
-        return Some(checked.data_type.clone());
+    if let Some((chain, _)) = chain_of(expr) {
+        return Some(chain.data_type.clone());
     }
     match expr.get_type(schema) {
         Ok(
@@ -100,28 +138,59 @@ enum Checked {
     Negate,
 }
 
-/// `+ - * /` or negation of numbers of one type, failing as PostgreSQL's do.
+impl Checked {
+    fn symbol(self) -> &'static str {
+        match self {
+            Checked::Plus => "+",
+            Checked::Minus | Checked::Negate => "-",
+            Checked::Times => "*",
+            Checked::Divide => "/",
+        }
+    }
+}
+
+/// Numbers of one type combined left to right by `+ - * /` (`ops[i]` combines the result
+/// so far with argument `i + 1`), or one number negated; each step fails as PostgreSQL's
+/// operator does.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CheckedArithmetic {
-    op: Checked,
+    ops: Vec<Checked>,
     data_type: DataType,
     signature: Signature,
 }
 
+impl CheckedArithmetic {
+    fn is_negation(&self) -> bool {
+        self.ops == [Checked::Negate]
+    }
+
+    fn is_float(&self) -> bool {
+        matches!(self.data_type, DataType::Float32 | DataType::Float64)
+    }
+}
+
 impl ScalarUDFImpl for CheckedArithmetic {
     fn name(&self) -> &str {
-        let float = matches!(self.data_type, DataType::Float32 | DataType::Float64);
-        match (self.op, float) {
-            (Checked::Plus, false) => "int_plus",
-            (Checked::Minus, false) => "int_minus",
-            (Checked::Times, false) => "int_times",
-            (Checked::Divide, false) => "int_divide",
-            (Checked::Negate, _) => "int_negate",
-            (Checked::Plus, true) => "float_plus",
-            (Checked::Minus, true) => "float_minus",
-            (Checked::Times, true) => "float_times",
-            (Checked::Divide, true) => "float_divide",
+        match (self.is_negation(), self.is_float()) {
+            (true, _) => "int_negate",
+            (false, false) => "int_arithmetic",
+            (false, true) => "float_arithmetic",
         }
+    }
+
+    /// The chain as its operators, fully parenthesized: `((a + b) * c)`, `(- a)`; written
+    /// in one pass, so a long chain's name costs its length.
+    fn schema_name(&self, args: &[Expr]) -> Result<String> {
+        let mut name = "(".repeat(self.ops.len());
+        if self.is_negation() {
+            name.push_str(&format!("- {})", args[0].schema_name()));
+            return Ok(name);
+        }
+        name.push_str(&args[0].schema_name().to_string());
+        for (op, arg) in self.ops.iter().zip(&args[1..]) {
+            name.push_str(&format!(" {} {})", op.symbol(), arg.schema_name()));
+        }
+        Ok(name)
     }
 
     fn signature(&self) -> &Signature {
@@ -149,41 +218,50 @@ impl ScalarUDFImpl for CheckedArithmetic {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke_on_arrays(&args, |arrays| match self.data_type {
-            DataType::Float64 | DataType::Float32 => self.float(arrays),
-            _ => self.integer(arrays),
+        invoke_on_arrays(&args, |arrays| {
+            if self.is_negation() {
+                return integer(Checked::Negate, &arrays[0], &arrays[0]);
+            }
+            let mut result = arrays[0].clone();
+            for (&op, operand) in self.ops.iter().zip(&arrays[1..]) {
+                result = match self.is_float() {
+                    true => self.float(op, &result, operand)?,
+                    false => integer(op, &result, operand)?,
+                };
+            }
+            Ok(result)
         })
     }
 }
 
-impl CheckedArithmetic {
-    fn integer(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
-        let result = match self.op {
-            Checked::Plus => numeric::add(&arrays[0], &arrays[1]),
-            Checked::Minus => numeric::sub(&arrays[0], &arrays[1]),
-            Checked::Times => numeric::mul(&arrays[0], &arrays[1]),
-            Checked::Divide => numeric::div(&arrays[0], &arrays[1]),
-            Checked::Negate => numeric::neg(&arrays[0]),
-        };
-        result.map_err(|error| match error {
-            ArrowError::ArithmeticOverflow(_) => {
-                integer_out_of_range(arrays[0].data_type()).into_datafusion()
-            }
-            other => other.into(),
-        })
-    }
+/// `left op right` of integers of one type (`-left` for negation).
+fn integer(op: Checked, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
+    let result = match op {
+        Checked::Plus => numeric::add(left, right),
+        Checked::Minus => numeric::sub(left, right),
+        Checked::Times => numeric::mul(left, right),
+        Checked::Divide => numeric::div(left, right),
+        Checked::Negate => numeric::neg(left),
+    };
+    result.map_err(|error| match error {
+        ArrowError::ArithmeticOverflow(_) => {
+            integer_out_of_range(left.data_type()).into_datafusion()
+        }
+        other => other.into(),
+    })
+}
 
+impl CheckedArithmetic {
     /// Computed in `f64`; a `real` result is rounded to `f32` before it is checked, which
     /// gives `f32` arithmetic's own result for these operations.
-    fn float(&self, arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    fn float(&self, op: Checked, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
         let as_f64 = |array: &ArrayRef| cast(array, &DataType::Float64);
-        let (left, right) = (as_f64(&arrays[0])?, as_f64(&arrays[1])?);
+        let (left, right) = (as_f64(left)?, as_f64(right)?);
         let (left, right) = (
             left.as_primitive::<Float64Type>(),
             right.as_primitive::<Float64Type>(),
         );
         let single = self.data_type == DataType::Float32;
-        let op = self.op;
         let result: PrimitiveArray<Float64Type> = try_binary(left, right, |x, y| {
             let exact = match op {
                 Checked::Plus => x + y,

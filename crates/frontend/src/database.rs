@@ -21,10 +21,11 @@ use crate::executor::QueryExecutor;
 use crate::interruptible::StopAtInterrupt;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
+use crate::query_memory::QueryMemory;
 use crate::type_planner::WeirTypePlanner;
 use crate::{
     barrier, ddl, functions, json_operators, length_limits, pg_aggregates, pg_datetime, pg_extract,
-    pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output,
+    pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output, typed_chains,
 };
 
 pub struct Database {
@@ -37,6 +38,7 @@ pub struct Database {
     context: SessionContext,
     connector_access: ConnectorAccess,
     executor: Arc<QueryExecutor>,
+    query_memory: Arc<QueryMemory>,
 }
 
 impl std::fmt::Debug for Database {
@@ -58,6 +60,8 @@ pub struct DatabaseOptions {
     pub connector_access: ConnectorAccess,
     /// The threads statements and barriers run on (see [`QueryExecutor`]).
     pub query_threads: usize,
+    /// The memory running statements may hold, together and each (see [`QueryMemory`]).
+    pub query_memory: Arc<QueryMemory>,
 }
 
 impl Database {
@@ -95,6 +99,7 @@ impl Database {
             context,
             connector_access: options.connector_access.clone(),
             executor,
+            query_memory: options.query_memory.clone(),
         }))
     }
 
@@ -128,6 +133,10 @@ impl Database {
         interrupt
             .unless_raised(async { Ok(self.catalog.lock().await) })
             .await
+    }
+
+    pub(crate) fn query_memory(&self) -> &Arc<QueryMemory> {
+        &self.query_memory
     }
 
     pub(crate) fn connector_access(&self) -> &ConnectorAccess {
@@ -191,9 +200,11 @@ fn base_context() -> Result<SessionContext> {
     functions::register_shared(&context);
     pg_typeof::register(&context);
     pg_extract::register(&context);
-    // Number literals are typed before type coercion, the first of the analyzer's rules.
+    // Number literals and operator chains are typed before type coercion, the first of
+    // the analyzer's rules.
     let mut analyzer_rules = context.state().analyzer().rules.clone();
     analyzer_rules.insert(0, Arc::new(pg_numbers::TypeNumberLiterals));
+    analyzer_rules.insert(1, Arc::new(typed_chains::TypeChains));
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_analyzer_rules(analyzer_rules)
         .with_type_planner(Arc::new(WeirTypePlanner))

@@ -11,6 +11,8 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::TableType;
 use datafusion::execution::SessionState;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
@@ -116,7 +118,7 @@ impl Session {
         let catalog_version = self.database.catalog_version();
         let (plan, result_schema) = match &statement {
             ParsedStatement::Sql(sql) if planned_by_datafusion(sql) => {
-                let state = self.statement_state();
+                let state = self.statement_state()?;
                 let plan = self.plan_statement(&state, sql.clone()).await?;
                 let schema = match &plan {
                     LogicalPlan::Dml(_) => None,
@@ -495,7 +497,7 @@ impl Session {
             .pending_copy
             .take()
             .ok_or_else(|| WeirError::new(SqlState::PROTOCOL_VIOLATION, "no COPY in progress"))?;
-        let state = self.statement_state();
+        let state = self.statement_state()?;
         let result = copy.finish(&SessionContext::new_with_state(state)).await;
         if result.is_err() {
             self.fail_transaction();
@@ -645,15 +647,27 @@ impl Session {
     /// A copy of the session's DataFusion state that reads the last committed epoch; every
     /// table the statement touches reads this one snapshot. With `implicit_flush` off, its
     /// writes leave view maintenance to the next barrier.
-    fn statement_state(&self) -> SessionState {
-        let mut state = self.context.state();
+    ///
+    /// The statement's operators hold memory from a pool of their own (see
+    /// [`crate::query_memory`]).
+    fn statement_state(&self) -> Result<SessionState> {
+        let mut state = self.with_statement_memory(self.context.state())?;
         let config = state.config_mut();
         config.set_extension(Arc::new(self.database.store().snapshot()));
         config.set_extension(Arc::new(self.interrupt.clone()));
         if !self.settings.implicit_flush() {
             config.set_extension(Arc::new(DeferMaintenance));
         }
-        state
+        Ok(state)
+    }
+
+    fn with_statement_memory(&self, state: SessionState) -> Result<SessionState> {
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(self.database.query_memory().statement_pool())
+            .build_arc()?;
+        Ok(SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build())
     }
 
     async fn plan(&self, state: &SessionState, statement: Statement) -> Result<LogicalPlan> {
@@ -746,7 +760,7 @@ impl Session {
             Statement::Insert(insert) => self.insert_target(insert).await?,
             _ => None,
         };
-        let state = self.statement_state();
+        let state = self.statement_state()?;
         let mut plan = match planned {
             Some(plan) => plan,
             None => self.plan_statement(&state, statement).await?,

@@ -47,13 +47,25 @@ impl QueryParser for WeirQueryParser {
         let session = session_of(client, &self.database);
         let mut guard = session.lock_owned().await;
         let sql = sql.to_owned();
+        // Parsing and planning have no effects, so a Parse stopped by a cancel request or
+        // its `statement_timeout` is answered at once; its work ends on the executor,
+        // holding the session until then, and fails the transaction block as its answer did.
+        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
+        let stopped = interrupt.clone();
         let work = async move {
-            guard.prepare(&sql).await.map_err(|error| {
+            let prepared = guard.prepare(&sql).await;
+            if prepared.is_err() || stopped.check().is_err() {
                 guard.fail_transaction();
-                to_pgwire(error)
-            })
+            }
+            prepared
         };
-        self.database.executor().run(work).await
+        let prepared = self.database.executor().run(work);
+        tokio::select! {
+            biased;
+            prepared = prepared => prepared,
+            error = interrupt.raised() => Err(error),
+        }
+        .map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {

@@ -31,8 +31,11 @@ impl SimpleQueryHandler for QueryHandler {
         let mut guard = session.clone().lock_owned().await;
         let executor = self.database.executor().clone();
         let text = query.to_owned();
+        // A parse has no effects, so a statement stopped while it is parsed is answered at
+        // once and its parse left to end on the executor.
+        let parse_interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
         let parsed = executor.run(async move { weir_frontend::parse(&text) });
-        let statements = match parsed.await {
+        let statements = match parse_interrupt.unless_raised(parsed).await {
             Ok(statements) => statements,
             Err(error) => {
                 guard.fail_transaction();

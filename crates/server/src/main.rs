@@ -8,9 +8,17 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use weir_frontend::{
-    AllowedHost, ConnectPolicy, ConnectorAccess, Database, DatabaseOptions, STATEMENT_STACK_BYTES,
+    AllowedHost, ConnectPolicy, ConnectorAccess, Database, DatabaseOptions, QueryMemory,
+    STATEMENT_STACK_BYTES,
 };
 use weir_pgwire::{Authentication, Server};
+
+use crate::memory_size::{parse_memory_size, physical_memory};
+
+mod memory_size;
+
+/// The machine's memory assumed where it cannot be read.
+const ASSUMED_MEMORY: usize = 8 << 30;
 
 /// weir, a streaming SQL database that speaks PostgreSQL.
 ///
@@ -90,6 +98,17 @@ struct Args {
     #[arg(long, env = "WEIR_QUERY_THREADS")]
     query_threads: Option<usize>,
 
+    /// How much memory running statements may hold together in their joins, aggregates,
+    /// sorts and buffers (`512MB`, `4GB`, …). A sort or aggregate beyond it spills to
+    /// disk; other statements fail with 53200 "out of memory". Default: half of the
+    /// machine's memory.
+    #[arg(long, env = "WEIR_QUERY_MEMORY", value_parser = parse_memory_size)]
+    query_memory: Option<usize>,
+
+    /// How much of --query-memory one statement may hold. Default: half of it.
+    #[arg(long, env = "WEIR_STATEMENT_MEMORY", value_parser = parse_memory_size)]
+    statement_memory: Option<usize>,
+
     /// What to log: error, warn, info, debug, trace, or a tracing filter directive such as
     /// `weir_storage=debug,info`. RUST_LOG, when set, takes precedence.
     #[arg(long, env = "WEIR_LOG", default_value = "info")]
@@ -148,8 +167,13 @@ async fn serve(args: Args) -> Result<(), String> {
         None => None,
     };
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let query_memory = args
+        .query_memory
+        .unwrap_or(physical_memory().unwrap_or(ASSUMED_MEMORY) / 2);
+    let statement_memory = args.statement_memory.unwrap_or(query_memory / 2);
     let options = DatabaseOptions {
         query_threads: args.query_threads.unwrap_or((4 * cores).max(8)),
+        query_memory: QueryMemory::new(query_memory, statement_memory),
         barrier_interval: Duration::from_millis(args.barrier_interval_ms),
         max_dead_letters: args.max_dead_letters,
         connector_access: ConnectorAccess {

@@ -183,3 +183,46 @@ async fn generate_series_in_a_select_list_returns_rows() {
     .await;
     assert_eq!(correlated, [["1", "1"], ["2", "1"], ["2", "2"]]);
 }
+
+/// The peak resident memory of process `pid` so far, in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kilobytes: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kilobytes * 1024
+}
+
+#[tokio::test]
+async fn a_statement_holds_at_most_its_share_of_memory() {
+    let server = TestServer::start_fresh(&["--statement-memory", "64MB"], &[]);
+    let client = server.connect().await;
+    let bystander = server.connect().await;
+
+    // A hash join's table of 20 million rows cannot spill: the statement fails alone.
+    let join = "SELECT count(*) FROM generate_series(1, 20000000) a \
+                JOIN generate_series(1, 20000000) b ON a.value = b.value";
+    support::assert_refused(&client, join.to_owned(), "53200", "out of memory").await;
+    bystander
+        .batch_execute("SELECT 1")
+        .await
+        .expect("other sessions go on");
+    // What it held went back: the same statement's share serves the next one.
+    let row = client
+        .query_one("SELECT count(*) FROM generate_series(1, 1000) a JOIN generate_series(1, 1000) b ON a.value = b.value", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1000);
+
+    // A sort of more than the share spills to disk and answers.
+    let row = client
+        .query_one(
+            "SELECT value FROM (SELECT value FROM generate_series(1, 12000000) \
+             ORDER BY value DESC OFFSET 11999999) AS last",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+    let peak = peak_memory(server.pid());
+    assert!(peak < 1 << 30, "the server's memory peaked at {peak} bytes");
+}

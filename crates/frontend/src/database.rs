@@ -25,7 +25,7 @@ use crate::query_memory::QueryMemory;
 use crate::type_planner::WeirTypePlanner;
 use crate::{
     barrier, ddl, functions, json_operators, length_limits, pg_aggregates, pg_datetime, pg_extract,
-    pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output, typed_chains,
+    pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output,
 };
 
 pub struct Database {
@@ -200,11 +200,9 @@ fn base_context() -> Result<SessionContext> {
     functions::register_shared(&context);
     pg_typeof::register(&context);
     pg_extract::register(&context);
-    // Number literals and operator chains are typed before type coercion, the first of
-    // the analyzer's rules.
+    // Number literals are typed before type coercion, the first of the analyzer's rules.
     let mut analyzer_rules = context.state().analyzer().rules.clone();
     analyzer_rules.insert(0, Arc::new(pg_numbers::TypeNumberLiterals));
-    analyzer_rules.insert(1, Arc::new(typed_chains::TypeChains));
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_analyzer_rules(analyzer_rules)
         .with_type_planner(Arc::new(WeirTypePlanner))

@@ -45,7 +45,6 @@ mod text_input;
 mod text_output;
 mod transaction;
 mod type_planner;
-mod typed_chains;
 mod view_errors;
 
 pub use connector_access::ConnectorAccess;

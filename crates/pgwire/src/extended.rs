@@ -17,10 +17,12 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 use weir_common::{SqlState, WeirError};
-use weir_frontend::{Database, Prepared};
+use weir_frontend::{Database, Prepared, Session};
 
+use crate::early_answer::unless_interrupted;
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
@@ -48,24 +50,22 @@ impl QueryParser for WeirQueryParser {
         let mut guard = session.lock_owned().await;
         let sql = sql.to_owned();
         // Parsing and planning have no effects, so a Parse stopped by a cancel request or
-        // its `statement_timeout` is answered at once; its work ends on the executor,
-        // holding the session until then, and fails the transaction block as its answer did.
+        // its `statement_timeout` is answered at once (see `early_answer`); its work ends on
+        // the executor, holding the session until then.
         let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
-        let stopped = interrupt.clone();
         let work = async move {
             let prepared = guard.prepare(&sql).await;
-            if prepared.is_err() || stopped.check().is_err() {
+            if prepared.is_err() {
                 guard.fail_transaction();
             }
-            prepared
+            (guard, prepared)
         };
-        let prepared = self.database.executor().run(work);
-        tokio::select! {
-            biased;
-            prepared = prepared => prepared,
-            error = interrupt.raised() => Err(error),
+        let abandoned = |(mut guard, _): (OwnedMutexGuard<Session>, _)| guard.fail_transaction();
+        let executor = self.database.executor();
+        match unless_interrupted(executor, &interrupt, work, abandoned).await {
+            Ok((_, prepared)) => prepared.map_err(to_pgwire),
+            Err(error) => Err(to_pgwire(error)),
         }
-        .map_err(to_pgwire)
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {

@@ -8,6 +8,7 @@
 
 mod connection;
 mod copy;
+mod early_answer;
 mod errors;
 mod extended;
 mod frame_check;

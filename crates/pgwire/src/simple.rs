@@ -12,8 +12,11 @@ use pgwire::api::results::Response;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
+use weir_frontend::Session;
 
+use crate::early_answer::unless_interrupted;
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
@@ -28,19 +31,27 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client, &self.database);
-        let mut guard = session.clone().lock_owned().await;
+        let guard = session.clone().lock_owned().await;
         let executor = self.database.executor().clone();
         let text = query.to_owned();
         // A parse has no effects, so a statement stopped while it is parsed is answered at
-        // once and its parse left to end on the executor.
+        // once; the parse ends on the executor holding the session, so a client has at most
+        // one such parse running.
         let parse_interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
-        let parsed = executor.run(async move { weir_frontend::parse(&text) });
-        let statements = match parse_interrupt.unless_raised(parsed).await {
-            Ok(statements) => statements,
-            Err(error) => {
+        let parse = async move {
+            let parsed = weir_frontend::parse(&text);
+            (guard, parsed)
+        };
+        let abandoned = |(mut guard, _): (OwnedMutexGuard<Session>, _)| guard.fail_transaction();
+        let parsed = unless_interrupted(&executor, &parse_interrupt, parse, abandoned).await;
+        drop(parse_interrupt);
+        let (mut guard, statements) = match parsed {
+            Ok((guard, Ok(statements))) => (guard, statements),
+            Ok((mut guard, Err(error))) => {
                 guard.fail_transaction();
                 return Err(to_pgwire(error));
             }
+            Err(error) => return Err(to_pgwire(error)),
         };
         let count = statements.len();
         let mut responses = Vec::with_capacity(count);

@@ -1,0 +1,54 @@
+//! Answering a stopped statement before its work ends, where that work has no effects
+//! (a parse, or planning a statement for the extended protocol's Parse).
+//!
+//! Exactly one side decides what the client hears: the work, if it finishes first, or
+//! the interrupt, if it is raised first. Whichever claims the answer first wins; a work
+//! that lost gets its result handed to `abandoned` on the executor (to fail the
+//! transaction block the client was told had failed), so the client's answer and the
+//! session's state never disagree.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use weir_common::{Interrupt, WeirError};
+use weir_frontend::QueryExecutor;
+
+/// `work`'s result, run on `executor`, or `interrupt`'s error as soon as it is raised
+/// before `work` has finished; then `abandoned` gets `work`'s result when it comes.
+pub(crate) async fn unless_interrupted<T: Send + 'static>(
+    executor: &QueryExecutor,
+    interrupt: &Interrupt,
+    work: impl Future<Output = T> + Send + 'static,
+    abandoned: impl FnOnce(T) + Send + 'static,
+) -> Result<T, WeirError> {
+    let answered = Arc::new(AtomicBool::new(false));
+    let claim = answered.clone();
+    let task = executor.run(async move {
+        let value = work.await;
+        match claim.swap(true, Ordering::AcqRel) {
+            true => {
+                abandoned(value);
+                None
+            }
+            false => Some(value),
+        }
+    });
+    tokio::pin!(task);
+    tokio::select! {
+        biased;
+        value = &mut task => value.ok_or_else(|| interrupt_error(interrupt)),
+        error = interrupt.raised() => match answered.swap(true, Ordering::AcqRel) {
+            false => Err(error),
+            // The work claimed the answer first: its result is on its way.
+            true => task.await.ok_or(error),
+        },
+    }
+}
+
+fn interrupt_error(interrupt: &Interrupt) -> WeirError {
+    match interrupt.check() {
+        Err(error) => error,
+        Ok(()) => WeirError::internal("a statement's answer was claimed twice"),
+    }
+}

@@ -264,28 +264,48 @@ impl Maintainer {
     /// source relation's rows at `latest`, as inserts), adding its output and state to
     /// `write`. Once the caller has committed `write`, [`Maintainer::adopt`] starts
     /// maintaining it.
-    pub fn backfill(
+    ///
+    /// The computation runs on a thread of its own and returns at once when `interrupt`
+    /// is raised. The abandoned computation touches nothing shared: it stops at its next
+    /// piece and frees what it built there. Both can take long on a large view (a rehash
+    /// of a join's state, or freeing millions of entries, took up to 2 s), and the client's
+    /// answer does not wait for either.
+    pub async fn backfill(
         &self,
         target: BackfillTarget<'_>,
-        inputs: &[(TableReference, StreamChunk)],
+        inputs: Vec<(TableReference, StreamChunk)>,
         latest: &ReadSnapshot,
         write: &mut EpochWrite,
         interrupt: &Interrupt,
     ) -> Result<Dataflow> {
         let BackfillTarget { id, plan, output } = target;
         let mut dataflow = Dataflow::new(id, plan.clone(), latest)?;
-        let changes = contain_panics(|| {
-            let mut changes = vec![dataflow.initial()?];
-            for (relation, chunk) in inputs {
-                for piece in chunk.pieces(ROWS_PER_PUSH) {
-                    interrupt.check()?;
-                    changes.push(dataflow.push(relation, &piece)?);
+        let output = output.clone();
+        let latest = latest.clone();
+        let stop = interrupt.clone();
+        let mut computed = std::mem::take(write);
+        let computation = tokio::task::spawn_blocking(move || {
+            contain_panics(|| {
+                let mut changes = vec![dataflow.initial()?];
+                for (relation, chunk) in &inputs {
+                    for piece in chunk.pieces(ROWS_PER_PUSH) {
+                        stop.check()?;
+                        changes.push(dataflow.push(relation, &piece)?);
+                    }
                 }
-            }
-            Ok(changes)
-        })?;
-        output.apply(&changes, &dataflow.schema(), latest, write)?;
-        dataflow.persist(write)?;
+                output.apply(&changes, &dataflow.schema(), &latest, &mut computed)?;
+                dataflow.persist(&mut computed)
+            })
+            .map(|()| (dataflow, computed))
+        });
+        let (mut dataflow, computed) = interrupt
+            .unless_raised(async {
+                computation.await.map_err(|error| {
+                    WeirError::internal(format!("a backfill's computation ended: {error}"))
+                })?
+            })
+            .await?;
+        *write = computed;
         self.lock().errors.record(id, dataflow.take_errors(), write);
         Ok(dataflow)
     }

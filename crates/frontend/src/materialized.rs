@@ -157,5 +157,7 @@ pub(crate) async fn backfill(
         let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
         inputs.push((relation.clone(), StreamChunk::inserts(rows)));
     }
-    maintainer.backfill(target, &inputs, latest, write, interrupt)
+    maintainer
+        .backfill(target, inputs, latest, write, interrupt)
+        .await
 }

@@ -22,6 +22,12 @@ use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
 use crate::statement_watch::watch_statement;
 
+/// What becomes of a session whose statement was answered before its work ended: the
+/// transaction block the client was told had failed fails.
+fn abandoned<T>((mut guard, _): (OwnedMutexGuard<Session>, T)) {
+    guard.fail_transaction();
+}
+
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -42,7 +48,6 @@ impl SimpleQueryHandler for QueryHandler {
             let parsed = weir_frontend::parse(&text);
             (guard, parsed)
         };
-        let abandoned = |(mut guard, _): (OwnedMutexGuard<Session>, _)| guard.fail_transaction();
         let parsed = unless_interrupted(&executor, &parse_interrupt, parse, abandoned).await;
         drop(parse_interrupt);
         let (mut guard, statements) = match parsed {
@@ -58,12 +63,28 @@ impl SimpleQueryHandler for QueryHandler {
         for (index, statement) in statements.into_iter().enumerate() {
             let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
             let span = tracing::debug_span!("statement", sql = %statement);
-            let (returned, mut result) = executor
-                .run(async move {
-                    let result = guard.execute(statement, interrupt).instrument(span).await;
-                    (guard, result)
-                })
-                .await;
+            let only_reads = statement.only_reads();
+            let statement_interrupt = interrupt.clone();
+            let work = async move {
+                let result = guard
+                    .execute(statement, statement_interrupt)
+                    .instrument(span)
+                    .await;
+                (guard, result)
+            };
+            // A query changes nothing until its rows are read, so a stopped one is answered
+            // at once, even while it is planned; the abandoned planning ends on the
+            // executor, holding the session. Other statements stop at their safe points.
+            let (returned, mut result) = match only_reads {
+                true => match unless_interrupted(&executor, &interrupt, work, abandoned).await {
+                    Ok(done) => done,
+                    Err(error) => {
+                        responses.push(Response::Error(Box::new(error_info(&error))));
+                        break;
+                    }
+                },
+                false => executor.run(work).await,
+            };
             guard = returned;
             if index + 1 < count
                 && let Ok(outcome) = result

@@ -33,8 +33,8 @@ use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FlushType, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, Statement,
-    visit_expressions_mut, visit_relations,
+    Expr, FlushType, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, SetExpr,
+    Statement, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -84,6 +84,19 @@ impl std::fmt::Display for ParsedStatement {
             ParsedStatement::CreateConnector(create) => create.fmt(f),
             ParsedStatement::CreateSink(create) => create.fmt(f),
             ParsedStatement::DropConnector(drop) => drop.fmt(f),
+        }
+    }
+}
+
+impl ParsedStatement {
+    /// Whether running the statement changes nothing: a query without `INTO`. Its work
+    /// may be abandoned at any point, so a stopped one can be answered before it ends.
+    pub fn only_reads(&self) -> bool {
+        match self {
+            ParsedStatement::Sql(Statement::Query(query)) => {
+                !matches!(query.body.as_ref(), SetExpr::Select(select) if select.into.is_some())
+            }
+            _ => false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Answering a stopped statement before its work ends, where that work has no effects
-//! (a parse, or planning a statement for the extended protocol's Parse).
+//! (a parse, planning a statement for the extended protocol's Parse, or running a query
+//! up to its first row).
 //!
 //! Exactly one side decides what the client hears: the work, if it finishes first, or
 //! the interrupt, if it is raised first. Whichever claims the answer first wins; a work
@@ -11,8 +12,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio::sync::OwnedMutexGuard;
 use weir_common::{Interrupt, WeirError};
-use weir_frontend::QueryExecutor;
+use weir_frontend::{QueryExecutor, Session};
 
 /// `work`'s result, run on `executor`, or `interrupt`'s error as soon as it is raised
 /// before `work` has finished; then `abandoned` gets `work`'s result when it comes.
@@ -44,6 +46,13 @@ pub(crate) async fn unless_interrupted<T: Send + 'static>(
             true => task.await.ok_or(error),
         },
     }
+}
+
+/// What becomes of a session whose statement was answered before its work ended, for
+/// work that returns the session's guard: the transaction block the client was told had
+/// failed fails.
+pub(crate) fn abandoned<T>((mut guard, _): (OwnedMutexGuard<Session>, T)) {
+    guard.fail_transaction();
 }
 
 fn interrupt_error(interrupt: &Interrupt) -> WeirError {

@@ -17,12 +17,11 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 use weir_common::{SqlState, WeirError};
-use weir_frontend::{Database, Prepared, Session};
+use weir_frontend::{Database, Prepared};
 
-use crate::early_answer::unless_interrupted;
+use crate::early_answer::{abandoned, unless_interrupted};
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
@@ -60,7 +59,6 @@ impl QueryParser for WeirQueryParser {
             }
             (guard, prepared)
         };
-        let abandoned = |(mut guard, _): (OwnedMutexGuard<Session>, _)| guard.fail_transaction();
         let executor = self.database.executor();
         match unless_interrupted(executor, &interrupt, work, abandoned).await {
             Ok((_, prepared)) => prepared.map_err(to_pgwire),
@@ -125,17 +123,23 @@ impl ExtendedQueryHandler for QueryHandler {
         let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
         let span = tracing::debug_span!("statement", sql = %prepared.sql);
         let prepared = prepared.clone();
-        let (mut guard, result) = self
-            .database
-            .executor()
-            .run(async move {
-                let result = guard
-                    .execute_prepared(&prepared, parameters, interrupt)
-                    .instrument(span)
-                    .await;
-                (guard, result)
-            })
-            .await;
+        let only_reads = prepared.statement.only_reads();
+        let statement_interrupt = interrupt.clone();
+        let work = async move {
+            let result = guard
+                .execute_prepared(&prepared, parameters, statement_interrupt)
+                .instrument(span)
+                .await;
+            (guard, result)
+        };
+        // As in the simple protocol, a stopped query is answered at once.
+        let executor = self.database.executor();
+        let (mut guard, result) = match only_reads {
+            true => unless_interrupted(executor, &interrupt, work, abandoned)
+                .await
+                .map_err(to_pgwire)?,
+            false => executor.run(work).await,
+        };
         send_session_messages(client, &mut guard).await?;
         match result {
             Ok(outcome) => to_response(outcome, &portal.result_column_format, session.clone()),

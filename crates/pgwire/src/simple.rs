@@ -12,21 +12,13 @@ use pgwire::api::results::Response;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
-use weir_frontend::Session;
 
-use crate::early_answer::unless_interrupted;
+use crate::early_answer::{abandoned, unless_interrupted};
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
 use crate::statement_watch::watch_statement;
-
-/// What becomes of a session whose statement was answered before its work ended: the
-/// transaction block the client was told had failed fails.
-fn abandoned<T>((mut guard, _): (OwnedMutexGuard<Session>, T)) {
-    guard.fail_transaction();
-}
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {

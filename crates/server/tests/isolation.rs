@@ -314,4 +314,24 @@ async fn a_query_is_stopped_while_it_is_planned() {
     assert_eq!(sqlstate(&error), Some("25P02"), "{error}");
     client.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
+
+    // In the extended protocol, a prepared query's Execute plans its operators.
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    let prepared = client.prepare(&long_to_plan).await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let error = client.query(&prepared, &[]).await.expect_err("timed out");
+    let took = started.elapsed();
+    assert_eq!(sqlstate(&error), Some("57014"), "{error}");
+    assert!(
+        took <= Duration::from_millis(300) + STOP_WITHIN,
+        "an Execute being planned stopped after {took:?}"
+    );
+    assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
 }

@@ -18,7 +18,6 @@ use weir_storage::{ReadSnapshot, Store, keys};
 
 use crate::connector_access::ConnectorAccess;
 use crate::executor::QueryExecutor;
-use crate::interruptible::StopAtInterrupt;
 use crate::maintainer::Maintainer;
 use crate::pg_class;
 use crate::query_memory::QueryMemory;
@@ -206,7 +205,6 @@ fn base_context() -> Result<SessionContext> {
     let state = SessionStateBuilder::new_from_existing(context.state())
         .with_analyzer_rules(analyzer_rules)
         .with_type_planner(Arc::new(WeirTypePlanner))
-        .with_physical_optimizer_rule(Arc::new(StopAtInterrupt))
         .build();
     let mut context = SessionContext::new_with_state(state);
     json_operators::register(&mut context)?;

@@ -28,6 +28,7 @@ use crate::copy::PendingCopy;
 use crate::copy_format::CopyFormat;
 use crate::database::Database;
 use crate::ddl::QualifiedName;
+use crate::interruptible::StopAtInterrupt;
 use crate::outcome::{Outcome, Prepared};
 use crate::settings::Settings;
 use crate::transaction::TransactionState;
@@ -667,6 +668,7 @@ impl Session {
             .build_arc()?;
         Ok(SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
+            .with_physical_optimizer_rule(Arc::new(StopAtInterrupt::new(self.interrupt.clone())))
             .build())
     }
 

@@ -73,7 +73,7 @@ impl Database {
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
         let context = base_context()?;
-        let maintainer = Arc::new(Maintainer::new(store.clone(), options.max_dead_letters)?);
+        let maintainer = Maintainer::new(store.clone(), options.max_dead_letters)?;
         system::register(&context, &store, Arc::downgrade(&maintainer))?;
         for entry in catalog.entries() {
             ddl::register(&context, &store, &maintainer, &catalog, entry).await?;

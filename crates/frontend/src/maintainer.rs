@@ -26,14 +26,14 @@
 //! refuses a write because of a materialized view over the table. Only a storage error
 //! (a full disk, a failed read) fails the statement, or the barrier, as a whole.
 //!
-//! If anything fails before the commit, the affected dataflows are rebuilt from the last
-//! committed state, so memory never runs ahead of disk. That is also how a statement's
+//! If anything fails before the commit, the dataflows are rebuilt from the last committed
+//! state before they take another change, so memory never runs ahead of disk. That is also how a statement's
 //! [`Interrupt`] stops maintenance: changes go through the dataflows in pieces of
 //! [`ROWS_PER_PUSH`] rows, the interrupt is looked at before each, and a raised one fails
 //! the statement (never a view) before anything commits.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
@@ -120,12 +120,19 @@ struct Views {
     /// Stored relation id → the name dataflows know it by.
     relations: HashMap<u32, TableReference>,
     errors: ErrorLog,
+    /// Whether the dataflows may hold part of a change that did not commit (a failed or
+    /// stopped statement's). They are rebuilt from the committed state before they take
+    /// their next change, not by the statement that failed, whose answer must not wait
+    /// for a rebuild (seconds for a view of a million rows).
+    stale: bool,
 }
 
 pub(crate) struct Maintainer {
     store: Arc<Store>,
     views: Mutex<Views>,
     sources: Mutex<Sources>,
+    /// For the thread that rebuilds stale dataflows.
+    itself: Weak<Maintainer>,
 }
 
 impl std::fmt::Debug for Maintainer {
@@ -137,19 +144,21 @@ impl std::fmt::Debug for Maintainer {
 impl Maintainer {
     /// A maintainer of the views in `store`, keeping the latest `max_dead_letters` records
     /// sources could not decode.
-    pub fn new(store: Arc<Store>, max_dead_letters: u64) -> Result<Self> {
+    pub fn new(store: Arc<Store>, max_dead_letters: u64) -> Result<Arc<Self>> {
         let snapshot = store.snapshot();
         let errors = ErrorLog::open(&snapshot)?;
         let sources = Sources::open(&snapshot, max_dead_letters)?;
-        Ok(Maintainer {
+        Ok(Arc::new_cyclic(|itself| Maintainer {
             store,
             views: Mutex::new(Views {
                 views: Vec::new(),
                 relations: HashMap::new(),
                 errors,
+                stale: false,
             }),
             sources: Mutex::new(sources),
-        })
+            itself: itself.clone(),
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, Views> {
@@ -380,7 +389,8 @@ impl Maintainer {
         committed
     }
 
-    /// Sends `inputs` through the views; on failure rebuilds the dataflows.
+    /// Sends `inputs` through the views, first rebuilding dataflows a failed change left
+    /// stale (unless [`Maintainer::mark_stale`]'s thread has); on failure marks them stale.
     fn apply(
         &self,
         views: &mut Views,
@@ -392,27 +402,60 @@ impl Maintainer {
         if inputs.is_empty() {
             return Ok(());
         }
+        if views.stale {
+            self.reload(views)?;
+        }
         let Views {
             views: list,
             errors,
             ..
         } = views;
         let result = contain_panics(|| propagate(list, errors, inputs, latest, write, interrupt));
-        if result.is_err()
-            && let Err(error) = self.reload(views)
-        {
-            tracing::error!(%error, "could not reload materialized views after a failed change");
+        if result.is_err() {
+            self.mark_stale(views);
         }
         result
     }
 
+    /// Marks the dataflows stale and starts rebuilding them on a thread of their own, so
+    /// that the rebuild is likely done before the next change comes (which otherwise
+    /// rebuilds them itself).
+    fn mark_stale(&self, views: &mut Views) {
+        views.stale = true;
+        let itself = self.itself.clone();
+        let rebuild = move || {
+            let Some(maintainer) = itself.upgrade() else {
+                return;
+            };
+            let mut views = maintainer.lock();
+            if views.stale
+                && let Err(error) = maintainer.reload(&mut views)
+            {
+                tracing::error!(%error, "could not rebuild stale materialized views");
+            }
+        };
+        let _ = std::thread::Builder::new()
+            .name("weir-rebuild-dataflows".into())
+            .spawn(rebuild);
+    }
+
     /// Rebuilds every dataflow, and which views failed, from the last committed state.
+    /// The old dataflows are freed on a thread of their own (that took seconds too).
     fn reload(&self, views: &mut Views) -> Result<()> {
         let snapshot = self.store.snapshot();
-        for view in &mut views.views {
-            view.dataflow = Dataflow::new(view.id, view.plan.clone(), &snapshot)?;
+        let mut old = Vec::with_capacity(views.views.len());
+        let reloaded: Result<()> = views.views.iter_mut().try_for_each(|view| {
+            let dataflow = Dataflow::new(view.id, view.plan.clone(), &snapshot)?;
+            old.push(std::mem::replace(&mut view.dataflow, dataflow));
             view.failure = ViewFailure::read(view.id, &snapshot)?;
-        }
+            Ok(())
+        });
+        // Should the thread not start, the closure (and so `old`) is dropped here.
+        let _ = std::thread::Builder::new()
+            .name("weir-free-dataflows".into())
+            .spawn(move || drop(old));
+        reloaded?;
+        views.stale = false;
         Ok(())
     }
 }
@@ -448,10 +491,7 @@ impl ChangeObserver for Maintainer {
     }
 
     fn abandoned(&self) {
-        let mut views = self.lock();
-        if let Err(error) = self.reload(&mut views) {
-            tracing::error!(%error, "could not reload materialized views after a failed commit");
-        }
+        self.mark_stale(&mut self.lock());
     }
 }
 
@@ -470,7 +510,7 @@ fn take_pending(views: &Views, pending: Vec<PendingChange>, write: &mut EpochWri
 
 /// Runs operator code, turning a panic (a bug) into an internal error of the statement, so
 /// that one bad view fails the statements that reach it, not the server; the caller then
-/// rebuilds the dataflows from the committed state.
+/// has the dataflows rebuilt from the committed state.
 fn contain_panics<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
         let message = panic

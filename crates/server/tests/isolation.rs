@@ -136,6 +136,10 @@ async fn assert_idle_for_two_seconds(server: &TestServer, what: &str) {
     );
 }
 
+async fn one_bigint(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
 async fn count(client: &Client, table: &str) -> i64 {
     let row = client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
@@ -192,11 +196,7 @@ async fn a_canceled_statement_applies_nothing() {
         )
         .await
         .unwrap();
-    let row = client
-        .query_one("SELECT s::bigint FROM total", &[])
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, i64>(0), 10);
+    assert_eq!(one_bigint(&client, "SELECT s::bigint FROM total").await, 10);
 
     // A cancel request while nothing runs is ignored, as PostgreSQL ignores it.
     client.cancel_token().cancel_query(NoTls).await.unwrap();
@@ -353,4 +353,39 @@ async fn a_canceled_nested_loop_join_stops_computing() {
     let client = cancel_after(client, WIDE_JOIN, Duration::from_secs(1), STOP_WITHIN).await;
     assert_idle_for_two_seconds(&server, "a wide join's cancel").await;
     assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canceled_insert_into_a_large_view_is_answered_at_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE wide (k bigint, x bigint); \
+             INSERT INTO wide SELECT value % 200000, value FROM generate_series(1, 400000); \
+             CREATE MATERIALIZED VIEW wide_pairs AS \
+             SELECT a.k, count(*) AS n FROM wide a JOIN wide b ON a.k = b.k GROUP BY a.k",
+        )
+        .await
+        .unwrap();
+    // The view's dataflows, which took part of the change, are rebuilt from the committed
+    // state (a second or more here) after the answer, not before it.
+    const WIDE_INSERT: &str =
+        "INSERT INTO wide SELECT value % 200000, value FROM generate_series(1, 400000)";
+    let client = cancel_after(client, WIDE_INSERT, Duration::from_millis(500), STOP_WITHIN).await;
+    assert_eq!(
+        count(&client, "wide").await,
+        400_000,
+        "a canceled INSERT wrote rows"
+    );
+    client
+        .batch_execute("INSERT INTO wide VALUES (0, 0)")
+        .await
+        .unwrap();
+    assert_eq!(
+        one_bigint(&client, "SELECT sum(n)::bigint FROM wide_pairs").await,
+        200_000 * 4 + 5,
+        "the view after the cancel"
+    );
 }

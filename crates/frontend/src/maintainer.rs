@@ -27,10 +27,10 @@
 //! (a full disk, a failed read) fails the statement, or the barrier, as a whole.
 //!
 //! If anything fails before the commit, the dataflows are rebuilt from the last committed
-//! state before they take another change, so memory never runs ahead of disk. That is also how a statement's
-//! [`Interrupt`] stops maintenance: changes go through the dataflows in pieces of
-//! [`ROWS_PER_PUSH`] rows, the interrupt is looked at before each, and a raised one fails
-//! the statement (never a view) before anything commits.
+//! state before they take another change, so memory never runs ahead of disk. That is
+//! also how a statement's [`Interrupt`] stops maintenance: changes go through the
+//! dataflows in pieces of [`ROWS_PER_PUSH`] rows, the interrupt is looked at before each,
+//! and a raised one fails the statement (never a view) before anything commits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -123,7 +123,8 @@ struct Views {
     /// Whether the dataflows may hold part of a change that did not commit (a failed or
     /// stopped statement's). They are rebuilt from the committed state before they take
     /// their next change, not by the statement that failed, whose answer must not wait
-    /// for a rebuild (seconds for a view of a million rows).
+    /// for a rebuild (seconds for a view of a million rows). While a rebuild fails (a
+    /// storage error), every change to a table a view reads fails with it.
     stale: bool,
 }
 
@@ -276,7 +277,8 @@ impl Maintainer {
     ///
     /// The computation runs on a thread of its own and returns at once when `interrupt`
     /// is raised. The abandoned computation touches nothing shared: it stops at its next
-    /// piece and frees what it built there. Both can take long on a large view (a rehash
+    /// piece, or before it writes its rows, and frees what it built there. Both can take
+    /// long on a large view (a rehash
     /// of a join's state, or freeing millions of entries, took up to 2 s), and the client's
     /// answer does not wait for either.
     pub async fn backfill(
@@ -302,6 +304,7 @@ impl Maintainer {
                         changes.push(dataflow.push(relation, &piece)?);
                     }
                 }
+                stop.check()?;
                 output.apply(&changes, &dataflow.schema(), &latest, &mut computed)?;
                 dataflow.persist(&mut computed)
             })
@@ -421,6 +424,10 @@ impl Maintainer {
     /// that the rebuild is likely done before the next change comes (which otherwise
     /// rebuilds them itself).
     fn mark_stale(&self, views: &mut Views) {
+        if views.stale {
+            // A rebuild is on its way (or failed, and the next change tries again).
+            return;
+        }
         views.stale = true;
         let itself = self.itself.clone();
         let rebuild = move || {
@@ -451,9 +458,11 @@ impl Maintainer {
             Ok(())
         });
         // Should the thread not start, the closure (and so `old`) is dropped here.
-        let _ = std::thread::Builder::new()
-            .name("weir-free-dataflows".into())
-            .spawn(move || drop(old));
+        if !old.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("weir-free-dataflows".into())
+                .spawn(move || drop(old));
+        }
         reloaded?;
         views.stale = false;
         Ok(())

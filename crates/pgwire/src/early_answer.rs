@@ -1,6 +1,6 @@
 //! Answering a stopped statement before its work ends, where that work has no effects
-//! (a parse, planning a statement for the extended protocol's Parse, or running a query
-//! up to its first row).
+//! (a parse, planning a statement for the extended protocol's Parse, or planning a query
+//! up to the stream of its rows).
 //!
 //! Exactly one side decides what the client hears: the work, if it finishes first, or
 //! the interrupt, if it is raised first. Whichever claims the answer first wins; a work

@@ -64,9 +64,9 @@ impl SimpleQueryHandler for QueryHandler {
                     .await;
                 (guard, result)
             };
-            // A query changes nothing until its rows are read, so a stopped one is answered
-            // at once, even while it is planned; the abandoned planning ends on the
-            // executor, holding the session. Other statements stop at their safe points.
+            // A query changes nothing, so a stopped one is answered at once, even while it
+            // is planned; the abandoned planning ends on the executor, holding the session.
+            // Other statements stop at their safe points.
             let (returned, mut result) = match only_reads {
                 true => match unless_interrupted(&executor, &interrupt, work, abandoned).await {
                     Ok(done) => done,

@@ -278,9 +278,8 @@ impl Maintainer {
     /// The computation runs on a thread of its own and returns at once when `interrupt`
     /// is raised. The abandoned computation touches nothing shared: it stops at its next
     /// piece, or before it writes its rows, and frees what it built there. Both can take
-    /// long on a large view (a rehash
-    /// of a join's state, or freeing millions of entries, took up to 2 s), and the client's
-    /// answer does not wait for either.
+    /// long on a large view (a rehash of a join's state, or freeing millions of entries,
+    /// took up to 2 s), and the client's answer does not wait for either.
     pub async fn backfill(
         &self,
         target: BackfillTarget<'_>,

@@ -48,6 +48,22 @@ pub(crate) async fn unless_interrupted<T: Send + 'static>(
     }
 }
 
+/// Runs a statement's `work` (which returns the session's guard) on `executor`: a query,
+/// which changes nothing, is answered at once when `interrupt` is raised, even while it is
+/// planned, the abandoned work failing the transaction block when it ends; any other
+/// statement stops at its own safe points, and its result is always the work's.
+pub(crate) async fn run_statement<T: Send + 'static>(
+    executor: &QueryExecutor,
+    interrupt: &Interrupt,
+    only_reads: bool,
+    work: impl Future<Output = (OwnedMutexGuard<Session>, T)> + Send + 'static,
+) -> Result<(OwnedMutexGuard<Session>, T), WeirError> {
+    match only_reads {
+        true => unless_interrupted(executor, interrupt, work, abandoned).await,
+        false => Ok(executor.run(work).await),
+    }
+}
+
 /// What becomes of a session whose statement was answered before its work ended, for
 /// work that returns the session's guard: the transaction block the client was told had
 /// failed fails.

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use weir_common::{SqlState, WeirError};
 use weir_frontend::{Database, Prepared};
 
-use crate::early_answer::{abandoned, unless_interrupted};
+use crate::early_answer::{abandoned, run_statement, unless_interrupted};
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
@@ -132,14 +132,10 @@ impl ExtendedQueryHandler for QueryHandler {
                 .await;
             (guard, result)
         };
-        // As in the simple protocol, a stopped query is answered at once.
         let executor = self.database.executor();
-        let (mut guard, result) = match only_reads {
-            true => unless_interrupted(executor, &interrupt, work, abandoned)
-                .await
-                .map_err(to_pgwire)?,
-            false => executor.run(work).await,
-        };
+        let (mut guard, result) = run_statement(executor, &interrupt, only_reads, work)
+            .await
+            .map_err(to_pgwire)?;
         send_session_messages(client, &mut guard).await?;
         match result {
             Ok(outcome) => to_response(outcome, &portal.result_column_format, session.clone()),

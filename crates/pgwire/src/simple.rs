@@ -14,7 +14,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tracing::Instrument;
 
-use crate::early_answer::{abandoned, unless_interrupted};
+use crate::early_answer::{abandoned, run_statement, unless_interrupted};
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
@@ -64,19 +64,14 @@ impl SimpleQueryHandler for QueryHandler {
                     .await;
                 (guard, result)
             };
-            // A query changes nothing, so a stopped one is answered at once, even while it
-            // is planned; the abandoned planning ends on the executor, holding the session.
-            // Other statements stop at their safe points.
-            let (returned, mut result) = match only_reads {
-                true => match unless_interrupted(&executor, &interrupt, work, abandoned).await {
+            let (returned, mut result) =
+                match run_statement(&executor, &interrupt, only_reads, work).await {
                     Ok(done) => done,
                     Err(error) => {
                         responses.push(Response::Error(Box::new(error_info(&error))));
                         break;
                     }
-                },
-                false => executor.run(work).await,
-            };
+                };
             guard = returned;
             if index + 1 < count
                 && let Ok(outcome) = result

@@ -11,6 +11,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use futures::future::BoxFuture;
 use tokio::sync::{Mutex, MutexGuard};
 use weir_catalog::{Catalog, CatalogEntry, DATABASE_NAME, DEFAULT_SCHEMA};
 use weir_common::{Interrupt, Result, WeirError};
@@ -68,7 +69,18 @@ impl Database {
     /// every stored table and view again, and starts the query executor and on it the
     /// barrier coordinator, which applies deferred view maintenance every
     /// `options.barrier_interval`.
-    pub async fn open(data_dir: &Path, options: &DatabaseOptions) -> Result<Arc<Database>> {
+    ///
+    /// A boxed future, built here: an async function's body is compiled again in every
+    /// crate that awaits it, and this one holds the recovery of every view.
+    #[inline(never)]
+    pub fn open<'a>(
+        data_dir: &'a Path,
+        options: &'a DatabaseOptions,
+    ) -> BoxFuture<'a, Result<Arc<Database>>> {
+        Box::pin(Self::open_unboxed(data_dir, options))
+    }
+
+    async fn open_unboxed(data_dir: &Path, options: &DatabaseOptions) -> Result<Arc<Database>> {
         let executor = Arc::new(QueryExecutor::new(options.query_threads)?);
         let store = Arc::new(Store::open(data_dir)?);
         let catalog = Catalog::from_entries(catalog_entries(&store.snapshot())?);
@@ -104,7 +116,13 @@ impl Database {
 
     /// Prepares for the process to end once no statement runs: applies deferred view
     /// maintenance and writes RocksDB's memtables to disk, so the next start is quick.
-    pub async fn shutdown(&self) -> Result<()> {
+    /// (Boxed, as [`Database::open`] is.)
+    #[inline(never)]
+    pub fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.shutdown_unboxed())
+    }
+
+    async fn shutdown_unboxed(&self) -> Result<()> {
         let nobody_interrupts = Interrupt::new();
         self.maintainer.flush(&nobody_interrupts).await?;
         let _writer = self.store.lock_writes(&nobody_interrupts).await?;

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::{
     CopySource, CopyTarget, CreateView, DescribeAlias, Expr, Ident, Insert, ObjectName, ObjectType,
     Reset, ResetStatement, Set, SetExpr, Statement, TableObject, Value,
 };
+use futures::future::BoxFuture;
 use weir_catalog::{DEFAULT_SCHEMA, ObjectKind};
 use weir_common::{Interrupt, Result, SqlState, WeirError};
 use weir_sql::{ConnectorObject, ParsedStatement};
@@ -96,17 +97,27 @@ impl Session {
 
     /// Runs one statement, which stops with 57014 if `interrupt` is raised before it
     /// is done (see [`Interrupt`]); so do the rows it returns.
-    pub async fn execute(
+    ///
+    /// (Boxed, as [`Database::open`] is, so that its callers do not compile it again.)
+    #[inline(never)]
+    pub fn execute(
         &mut self,
         statement: ParsedStatement,
         interrupt: Interrupt,
-    ) -> Result<Outcome> {
-        self.guarded(statement, None, None, interrupt).await
+    ) -> BoxFuture<'_, Result<Outcome>> {
+        Box::pin(self.guarded(statement, None, None, interrupt))
     }
 
     /// Parses and plans `sql`, which must hold at most one statement, for the extended
     /// query protocol. `None` for an empty statement.
-    pub async fn prepare(&self, sql: &str) -> Result<Option<Prepared>> {
+    ///
+    /// (Boxed, as [`Database::open`] is, so that its callers do not compile it again.)
+    #[inline(never)]
+    pub fn prepare<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, Result<Option<Prepared>>> {
+        Box::pin(self.prepare_unboxed(sql))
+    }
+
+    async fn prepare_unboxed(&self, sql: &str) -> Result<Option<Prepared>> {
         let mut statements = weir_sql::parse(sql)?;
         if statements.len() > 1 {
             return Err(WeirError::syntax(
@@ -145,7 +156,19 @@ impl Session {
 
     /// Runs a prepared statement with its parameters bound, as [`Session::execute`] runs
     /// a statement.
-    pub async fn execute_prepared(
+    ///
+    /// (Boxed, as [`Database::open`] is, so that its callers do not compile it again.)
+    #[inline(never)]
+    pub fn execute_prepared<'a>(
+        &'a mut self,
+        prepared: &'a Prepared,
+        parameters: ParamValues,
+        interrupt: Interrupt,
+    ) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(self.execute_prepared_unboxed(prepared, parameters, interrupt))
+    }
+
+    async fn execute_prepared_unboxed(
         &mut self,
         prepared: &Prepared,
         parameters: ParamValues,
@@ -492,7 +515,14 @@ impl Session {
 
     /// Ends the `COPY … FROM STDIN` in progress and inserts its rows; returns how many.
     /// Stops, inserting nothing, if `interrupt` is raised before the rows commit.
-    pub async fn copy_done(&mut self, interrupt: Interrupt) -> Result<usize> {
+    ///
+    /// (Boxed, as [`Database::open`] is, so that its callers do not compile it again.)
+    #[inline(never)]
+    pub fn copy_done(&mut self, interrupt: Interrupt) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(self.copy_done_unboxed(interrupt))
+    }
+
+    async fn copy_done_unboxed(&mut self, interrupt: Interrupt) -> Result<usize> {
         self.interrupt = interrupt;
         let copy = self
             .pending_copy

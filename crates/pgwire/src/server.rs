@@ -1,9 +1,9 @@
 //! Accepting connections and serving each on its own task.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use weir_frontend::Database;
 
@@ -45,8 +45,15 @@ impl Server {
 
     /// Serves connections until `shutdown` completes. A connection's failure ends only
     /// that connection.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    ///
+    /// A boxed future, built here: an async function's body is compiled again in every
+    /// crate that awaits it, and this one holds the whole server.
+    #[inline(never)]
+    pub fn run(self, shutdown: BoxFuture<'static, ()>) -> BoxFuture<'static, ()> {
+        Box::pin(self.serve_until(shutdown))
+    }
+
+    async fn serve_until(self, mut shutdown: BoxFuture<'static, ()>) {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,

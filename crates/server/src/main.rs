@@ -216,7 +216,7 @@ async fn serve(args: Args) -> Result<(), String> {
         write_address_file(path, address)?;
     }
     tracing::info!(%address, data_dir = %args.data_dir.display(), "weir is ready");
-    server.run(shutdown_signal()).await;
+    server.run(Box::pin(shutdown_signal())).await;
     if let Err(error) = database.shutdown().await {
         tracing::warn!(%error, "could not write everything to disk at shutdown; the next start replays the log");
     }

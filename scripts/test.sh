@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --tests
 source scripts/env.sh
 
+# Each phase's heading says how long the command has run so far (the README's table of
+# times is read from these).
+phase() {
+    echo "== $1 (at ${SECONDS} s)"
+}
+
 # Every change leaves new test executables (tens of MB each) in the shared build cache;
 # keep only the newest two of each name (a binary and its own unit tests share a name),
 # so that repeated runs do not fill the disk.
@@ -20,14 +26,15 @@ if [ -d "$deps" ]; then
         while read -r stale; do rm -f "$deps/$stale"; done
 fi
 
-echo "== one build of the dependencies for the server and the tests"
+phase "one build of the dependencies for the server and the tests"
 python3 scripts/check-shared-build.py
-echo "== cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+phase "cargo clippy"
 cargo clippy --release --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test"
+phase "cargo test"
 # Every test binary runs even when one fails, so that one run shows every failure.
 cargo test --release --workspace --quiet --no-fail-fast
-echo "== driver tests (psycopg)"
+phase "driver tests (psycopg)"
 WEIR_BIN="$CARGO_TARGET_DIR/release/weir" python3 tests/drivers/psycopg_test.py
+phase "done"

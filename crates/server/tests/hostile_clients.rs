@@ -22,13 +22,13 @@ async fn assert_too_deep(client: &Client, sql: &str) {
     }
 }
 
+// The statements as deep as PostgreSQL plans with its default stack take seconds each to
+// plan, so they are tests of their own, which run side by side.
+
 #[tokio::test]
-async fn deep_statements_are_refused_not_fatal() {
+async fn a_sum_as_deep_as_postgresql_plans_is_answered_in_both_protocols() {
     let server = TestServer::start();
     let client = server.connect().await;
-    let bystander = server.connect().await;
-
-    // As deep as PostgreSQL plans with its default stack: answered, in both protocols.
     let sum = chain(" + ", 4_000);
     let row = client.query_one(&sum, &[]).await.expect("4,000 terms");
     assert_eq!(row.get::<_, i32>(0), 4_000);
@@ -36,6 +36,12 @@ async fn deep_statements_are_refused_not_fatal() {
         .simple_query(&sum)
         .await
         .expect("4,000 terms, simple");
+}
+
+#[tokio::test]
+async fn a_union_and_a_disjunction_as_deep_as_postgresql_plans_are_answered() {
+    let server = TestServer::start();
+    let client = server.connect().await;
     let union = chain(" UNION ALL SELECT ", 4_000);
     assert_eq!(client.query(&union, &[]).await.unwrap().len(), 4_000);
     let or = format!(
@@ -46,8 +52,15 @@ async fn deep_statements_are_refused_not_fatal() {
         client.query_one(&or, &[]).await.unwrap().get::<_, i64>(0),
         0
     );
+}
 
-    // Far deeper: refused with 54001, never a crash.
+#[tokio::test]
+async fn deeper_statements_are_refused_not_fatal() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let bystander = server.connect().await;
+
+    // Far deeper than PostgreSQL plans: refused with 54001, never a crash.
     for operator in [" + ", " OR ", " AND ", " || ", " UNION ALL SELECT "] {
         assert_too_deep(&client, &chain(operator, 100_000)).await;
     }

@@ -124,6 +124,28 @@ async fn cancel_running(
     (client, error)
 }
 
+/// The `statement_timeout` the timeout tests set.
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Awaits `statement`, which must fail with 57014 within [`STOP_WITHIN`] of [`TIMEOUT`];
+/// returns its error and how long it took.
+async fn assert_timed_out<T>(
+    what: &str,
+    statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> (tokio_postgres::Error, Duration) {
+    let started = Instant::now();
+    let Err(error) = statement.await else {
+        panic!("{what} did not time out");
+    };
+    let took = started.elapsed();
+    assert_eq!(sqlstate(&error), Some("57014"), "{what}: {error}");
+    assert!(
+        took <= TIMEOUT + STOP_WITHIN,
+        "{what} stopped after {took:?}"
+    );
+    (error, took)
+}
+
 /// Checks that the server computes next to nothing in the next two seconds, after `what`.
 async fn assert_idle_for_two_seconds(server: &TestServer, what: &str) {
     let before = server.cpu_time();
@@ -213,18 +235,12 @@ async fn statement_timeout_stops_every_kind_of_statement() {
         .await
         .unwrap();
     for sql in [LONG_QUERY, LONG_INSERT, SLOW_VIEW] {
-        let started = Instant::now();
-        let error = client.simple_query(sql).await.expect_err("timed out");
-        let took = started.elapsed();
-        assert_eq!(sqlstate(&error), Some("57014"), "{sql}: {error}");
+        let (error, took) = assert_timed_out(sql, client.simple_query(sql)).await;
         assert_eq!(
             error.as_db_error().unwrap().message(),
             "canceling statement due to statement timeout"
         );
-        assert!(
-            took >= Duration::from_millis(300) && took <= Duration::from_millis(300) + STOP_WITHIN,
-            "{sql} stopped after {took:?}"
-        );
+        assert!(took >= TIMEOUT, "{sql} stopped after {took:?}");
     }
     // The extended protocol too.
     let error = client.query(LONG_QUERY, &[]).await.expect_err("timed out");
@@ -297,18 +313,9 @@ async fn a_query_is_stopped_while_it_is_planned() {
         .batch_execute("SET statement_timeout = '300ms'; BEGIN")
         .await
         .unwrap();
-    let started = Instant::now();
-    let error = client
-        .simple_query(&long_to_plan)
-        .await
-        .expect_err("timed out");
-    let took = started.elapsed();
-    assert_eq!(sqlstate(&error), Some("57014"), "{error}");
+    let (_, took) =
+        assert_timed_out("a query being planned", client.simple_query(&long_to_plan)).await;
     println!("a query timed out while planned was answered after {took:?}");
-    assert!(
-        took <= Duration::from_millis(300) + STOP_WITHIN,
-        "a query being planned stopped after {took:?}"
-    );
 
     // Another session is served while the abandoned planning ends.
     let other = server.connect().await;
@@ -329,14 +336,7 @@ async fn a_query_is_stopped_while_it_is_planned() {
         .batch_execute("SET statement_timeout = '300ms'")
         .await
         .unwrap();
-    let started = Instant::now();
-    let error = client.query(&prepared, &[]).await.expect_err("timed out");
-    let took = started.elapsed();
-    assert_eq!(sqlstate(&error), Some("57014"), "{error}");
-    assert!(
-        took <= Duration::from_millis(300) + STOP_WITHIN,
-        "an Execute being planned stopped after {took:?}"
-    );
+    assert_timed_out("an Execute being planned", client.query(&prepared, &[])).await;
     assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing weir needs beyond the Rust toolchain, on Debian:
-# clang's library for RocksDB's bindings, OpenSSL's headers for librdkafka, the PostgreSQL
-# client (psql) and server (benchmarks compare against it), and with --tests Python's
-# PostgreSQL driver and the noida-db Kafka broker (a prebuilt binary from PyPI, into
-# ~/.cache/weir/tools/noida-db). Nothing is compiled here.
+# clang (RocksDB's bindings, and its C++), OpenSSL's headers for librdkafka, the PostgreSQL
+# client (psql) and server (benchmarks compare against it), and with --tests rustfmt and
+# clippy (when rustup's profile left them out), Python's PostgreSQL driver and the
+# noida-db Kafka broker (a prebuilt binary from PyPI, into ~/.cache/weir/tools/noida-db).
+# Nothing is compiled here.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -25,6 +26,10 @@ pip_install() {
 }
 
 if [ "${1:-}" = "--tests" ]; then
+  if command -v rustup >/dev/null; then
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+  fi
   python3 -c 'import psycopg' 2>/dev/null || pip_install 'psycopg[binary]>=3.1'
   python3 -c 'import psycopg' || { echo "setup: psycopg did not install" >&2; exit 1; }
 

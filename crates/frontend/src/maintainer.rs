@@ -30,10 +30,13 @@
 //! state before they take another change, so memory never runs ahead of disk. That is
 //! also how a statement's [`Interrupt`] stops maintenance: changes go through the
 //! dataflows in pieces of [`ROWS_PER_PUSH`] rows, the interrupt is looked at before each,
-//! and a raised one fails the statement (never a view) before anything commits.
+//! and a raised one fails the statement (never a view) before anything commits. The
+//! rebuild runs on a thread of its own, without the views' lock; a change that reaches
+//! the views meanwhile waits for it, and its interrupt stops that wait too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::TableReference;
@@ -52,6 +55,9 @@ use crate::view_errors::ErrorLog;
 /// The most rows pushed through a dataflow at once, so that an interrupt is looked at
 /// often enough during a large change or a backfill.
 const ROWS_PER_PUSH: usize = 8_192;
+
+/// How often a change waiting for stale dataflows' rebuild looks at its interrupt.
+const REBUILD_WAIT_CHECK: Duration = Duration::from_millis(10);
 
 /// Changes of one relation for the views that read it (`only_view`: for that view alone,
 /// as a source's reader reads for one view).
@@ -123,14 +129,22 @@ struct Views {
     /// Whether the dataflows may hold part of a change that did not commit (a failed or
     /// stopped statement's). They are rebuilt from the committed state before they take
     /// their next change, not by the statement that failed, whose answer must not wait
-    /// for a rebuild (seconds for a view of a million rows). While a rebuild fails (a
-    /// storage error), every change to a table a view reads fails with it.
+    /// for a rebuild (seconds for a view of a million rows).
     stale: bool,
+    /// Whether a thread is rebuilding stale dataflows ([`Maintainer::rebuild`]).
+    rebuilding: bool,
+    /// How many rebuilds have started, and the number and error of the last one that
+    /// failed (a storage error). A change that waited for that rebuild fails with its
+    /// error; the next change starts another.
+    rebuilds: u64,
+    rebuild_failed: Option<(u64, WeirError)>,
 }
 
 pub(crate) struct Maintainer {
     store: Arc<Store>,
     views: Mutex<Views>,
+    /// Notified when a rebuild of stale dataflows ends.
+    rebuilt: Condvar,
     sources: Mutex<Sources>,
     /// For the thread that rebuilds stale dataflows.
     itself: Weak<Maintainer>,
@@ -156,7 +170,11 @@ impl Maintainer {
                 relations: HashMap::new(),
                 errors,
                 stale: false,
+                rebuilding: false,
+                rebuilds: 0,
+                rebuild_failed: None,
             }),
+            rebuilt: Condvar::new(),
             sources: Mutex::new(sources),
             itself: itself.clone(),
         }))
@@ -372,12 +390,12 @@ impl Maintainer {
         if pending.is_empty() && taken.is_empty() {
             return Ok(());
         }
-        let applied = {
-            let mut views = self.lock();
+        // No early return from here: what was taken is committed or restored below.
+        let applied = self.current_views(interrupt).and_then(|mut views| {
             let mut inputs = take_pending(&views, pending, &mut write);
             inputs.extend(read);
             self.apply(&mut views, &inputs, &latest, &mut write, interrupt)
-        };
+        });
         let committed = applied.and_then(|()| {
             self.store
                 .commit(write)
@@ -391,8 +409,8 @@ impl Maintainer {
         committed
     }
 
-    /// Sends `inputs` through the views, first rebuilding dataflows a failed change left
-    /// stale (unless [`Maintainer::mark_stale`]'s thread has); on failure marks them stale.
+    /// Sends `inputs` through the views (whose dataflows are not stale); on failure marks
+    /// them stale.
     fn apply(
         &self,
         views: &mut Views,
@@ -403,9 +421,6 @@ impl Maintainer {
     ) -> Result<()> {
         if inputs.is_empty() {
             return Ok(());
-        }
-        if views.stale {
-            self.reload(views)?;
         }
         let Views {
             views: list,
@@ -419,52 +434,107 @@ impl Maintainer {
         result
     }
 
-    /// Marks the dataflows stale and starts rebuilding them on a thread of their own, so
-    /// that the rebuild is likely done before the next change comes (which otherwise
-    /// rebuilds them itself).
-    fn mark_stale(&self, views: &mut Views) {
-        if views.stale {
-            // A rebuild is on its way (or failed, and the next change tries again).
-            return;
-        }
-        views.stale = true;
-        let itself = self.itself.clone();
-        let rebuild = move || {
-            let Some(maintainer) = itself.upgrade() else {
-                return;
-            };
-            let mut views = maintainer.lock();
-            if views.stale
-                && let Err(error) = maintainer.reload(&mut views)
-            {
-                tracing::error!(%error, "could not rebuild stale materialized views");
+    /// The views, locked, once their dataflows are not stale: waits for their rebuild
+    /// (starting one if none runs) until it ends or `interrupt` is raised.
+    fn current_views(&self, interrupt: &Interrupt) -> Result<MutexGuard<'_, Views>> {
+        let mut views = self.lock();
+        let mut awaited = None;
+        while views.stale {
+            if !views.rebuilding {
+                match &views.rebuild_failed {
+                    Some((failed, error)) if awaited == Some(*failed) => return Err(error.clone()),
+                    _ => self.start_rebuild(&mut views),
+                }
             }
-        };
-        let _ = std::thread::Builder::new()
-            .name("weir-rebuild-dataflows".into())
-            .spawn(rebuild);
+            awaited = Some(views.rebuilds);
+            interrupt.check()?;
+            views = self
+                .rebuilt
+                .wait_timeout(views, REBUILD_WAIT_CHECK)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        Ok(views)
     }
 
-    /// Rebuilds every dataflow, and which views failed, from the last committed state.
-    /// The old dataflows are freed on a thread of their own (that took seconds too).
-    fn reload(&self, views: &mut Views) -> Result<()> {
-        let snapshot = self.store.snapshot();
-        let mut old = Vec::with_capacity(views.views.len());
-        let reloaded: Result<()> = views.views.iter_mut().try_for_each(|view| {
-            let dataflow = Dataflow::new(view.id, view.plan.clone(), &snapshot)?;
-            old.push(std::mem::replace(&mut view.dataflow, dataflow));
-            view.failure = ViewFailure::read(view.id, &snapshot)?;
-            Ok(())
-        });
-        // Should the thread not start, the closure (and so `old`) is dropped here.
-        if !old.is_empty() {
-            let _ = std::thread::Builder::new()
-                .name("weir-free-dataflows".into())
-                .spawn(move || drop(old));
+    /// Marks the dataflows stale and starts rebuilding them, so that the rebuild is likely
+    /// done before the next change comes.
+    fn mark_stale(&self, views: &mut Views) {
+        if !views.stale {
+            views.stale = true;
+            self.start_rebuild(views);
         }
-        reloaded?;
-        views.stale = false;
-        Ok(())
+    }
+
+    /// Starts [`Maintainer::rebuild`] on a thread of its own.
+    fn start_rebuild(&self, views: &mut Views) {
+        views.rebuilds += 1;
+        views.rebuilding = true;
+        let attempt = views.rebuilds;
+        let itself = self.itself.clone();
+        let rebuild = move || {
+            if let Some(maintainer) = itself.upgrade() {
+                maintainer.rebuild(attempt);
+            }
+        };
+        if let Err(error) = std::thread::Builder::new()
+            .name("weir-rebuild-dataflows".into())
+            .spawn(rebuild)
+        {
+            views.rebuilding = false;
+            let error = WeirError::internal(format!("could not start a rebuild: {error}"));
+            views.rebuild_failed = Some((attempt, error));
+        }
+    }
+
+    /// Rebuilds every dataflow, and which views failed, from the last committed state,
+    /// holding the views' lock only to read their plans and to put the new dataflows in.
+    /// That is safe because nothing commits a view's state meanwhile: every change waits
+    /// for the rebuild ([`Maintainer::current_views`]), and a view created meanwhile was
+    /// built from committed state and is left as it is. The old dataflows are freed here,
+    /// after the lock (that took seconds too).
+    fn rebuild(&self, attempt: u64) {
+        let plans: Vec<(u32, StreamPlan)> = self
+            .lock()
+            .views
+            .iter()
+            .map(|view| (view.id, view.plan.clone()))
+            .collect();
+        let snapshot = self.store.snapshot();
+        let built = contain_panics(|| {
+            plans
+                .into_iter()
+                .map(|(id, plan)| {
+                    let dataflow = Dataflow::new(id, plan, &snapshot)?;
+                    Ok((id, (dataflow, ViewFailure::read(id, &snapshot)?)))
+                })
+                .collect::<Result<HashMap<u32, _>>>()
+        });
+        let mut old = Vec::new();
+        {
+            let mut views = self.lock();
+            views.rebuilding = false;
+            match built {
+                Ok(mut built) => {
+                    for view in &mut views.views {
+                        if let Some((dataflow, failure)) = built.remove(&view.id) {
+                            old.push(std::mem::replace(&mut view.dataflow, dataflow));
+                            view.failure = failure;
+                        }
+                    }
+                    // Those of views dropped meanwhile.
+                    old.extend(built.into_values().map(|(dataflow, _)| dataflow));
+                    views.stale = false;
+                    views.rebuild_failed = None;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "could not rebuild stale materialized views");
+                    views.rebuild_failed = Some((attempt, error));
+                }
+            }
+        }
+        self.rebuilt.notify_all();
+        drop(old);
     }
 }
 
@@ -490,7 +560,7 @@ impl ChangeObserver for Maintainer {
     ) -> Result<()> {
         // Changes other sessions deferred go first, so that views see every change in
         // commit order.
-        let mut views = self.lock();
+        let mut views = self.current_views(interrupt)?;
         let mut inputs = take_pending(&views, PendingChanges::read(latest)?, write);
         if let Some(table) = views.relations.get(&table_id) {
             inputs.push(Input::for_all(table.clone(), changes.clone()));

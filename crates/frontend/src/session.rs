@@ -2,6 +2,7 @@
 //! statement it sends.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -51,6 +52,10 @@ pub struct Session {
     login_user: String,
     /// The interrupt of the statement running (or that ran last).
     interrupt: Interrupt,
+    /// Whether a statement or Parse began and has not ended. One that never ends panicked
+    /// (a bug), possibly after its client was told it had stopped (see the pgwire crate's
+    /// `early_answer`), so the next statement fails the transaction block first.
+    unfinished: AtomicBool,
 }
 
 impl Session {
@@ -68,6 +73,7 @@ impl Session {
             reported_changes: Vec::new(),
             pending_copy: None,
             interrupt: Interrupt::new(),
+            unfinished: AtomicBool::new(false),
         }
     }
 
@@ -118,6 +124,14 @@ impl Session {
     }
 
     async fn prepare_unboxed(&self, sql: &str) -> Result<Option<Prepared>> {
+        // Keeps what an unfinished statement before it left, for the next statement.
+        let before = self.unfinished.swap(true, Ordering::Relaxed);
+        let prepared = self.plan_prepared(sql).await;
+        self.unfinished.store(before, Ordering::Relaxed);
+        prepared
+    }
+
+    async fn plan_prepared(&self, sql: &str) -> Result<Option<Prepared>> {
         let mut statements = weir_sql::parse(sql)?;
         if statements.len() > 1 {
             return Err(WeirError::syntax(
@@ -202,6 +216,9 @@ impl Session {
         interrupt: Interrupt,
     ) -> Result<Outcome> {
         self.interrupt = interrupt;
+        if std::mem::take(self.unfinished.get_mut()) {
+            self.fail_transaction();
+        }
         let ends_block = matches!(
             statement,
             ParsedStatement::Sql(Statement::Commit { .. } | Statement::Rollback { .. })
@@ -218,10 +235,12 @@ impl Session {
             | ParsedStatement::CreateSink(_)
             | ParsedStatement::DropConnector(_) => true,
         };
+        *self.unfinished.get_mut() = true;
         let result = self
             .dispatch(statement, parameters, plan)
             .await
             .map(|outcome| self.rows_on_executor(outcome));
+        *self.unfinished.get_mut() = false;
         match (&result, self.transaction) {
             (Err(_), TransactionState::InBlock { .. }) => {
                 self.transaction = TransactionState::Failed;

@@ -14,7 +14,7 @@ use weir_common::SqlState;
 
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, session_of};
-use crate::statement_watch::watch_statement;
+use crate::session_lock::lock_session;
 
 #[async_trait]
 impl CopyHandler for QueryHandler {
@@ -36,8 +36,7 @@ impl CopyHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client, &self.database);
-        let mut guard = session.lock_owned().await;
-        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
+        let (mut guard, interrupt) = lock_session(client, session).await.map_err(to_pgwire)?;
         let work = async move { guard.copy_done(interrupt).await };
         let rows = self
             .database

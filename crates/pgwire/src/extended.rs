@@ -25,7 +25,7 @@ use crate::early_answer::{abandoned, run_statement, unless_interrupted};
 use crate::errors::to_pgwire;
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::to_response;
-use crate::statement_watch::watch_statement;
+use crate::session_lock::lock_session;
 use crate::text_values::result_fields;
 
 pub(crate) struct WeirQueryParser {
@@ -46,12 +46,11 @@ impl QueryParser for WeirQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client, &self.database);
-        let mut guard = session.lock_owned().await;
+        let (mut guard, interrupt) = lock_session(client, session).await.map_err(to_pgwire)?;
         let sql = sql.to_owned();
         // Parsing and planning have no effects, so a Parse stopped by a cancel request or
         // its `statement_timeout` is answered at once (see `early_answer`); its work ends on
         // the executor, holding the session until then.
-        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
         let work = async move {
             let prepared = guard.prepare(&sql).await;
             if prepared.is_err() {
@@ -119,8 +118,9 @@ impl ExtendedQueryHandler for QueryHandler {
             None => decode_parameters(portal, &types)?,
         };
         let session = session_of(client, &self.database);
-        let mut guard = session.clone().lock_owned().await;
-        let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
+        let (mut guard, interrupt) = lock_session(client, session.clone())
+            .await
+            .map_err(to_pgwire)?;
         let span = tracing::debug_span!("statement", sql = %prepared.sql);
         let prepared = prepared.clone();
         let only_reads = prepared.statement.only_reads();

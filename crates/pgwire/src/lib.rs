@@ -15,6 +15,7 @@ mod frame_check;
 mod handlers;
 mod responses;
 mod server;
+mod session_lock;
 mod simple;
 mod startup;
 mod statement_watch;

@@ -18,7 +18,7 @@ use crate::early_answer::{abandoned, run_statement, unless_interrupted};
 use crate::errors::{error_info, to_pgwire};
 use crate::handlers::{QueryHandler, send_session_messages, session_of};
 use crate::responses::{buffered, to_response};
-use crate::statement_watch::watch_statement;
+use crate::session_lock::{lock_session, watch_session_statement};
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
@@ -29,13 +29,14 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client, &self.database);
-        let guard = session.clone().lock_owned().await;
+        let (guard, parse_interrupt) = lock_session(client, session.clone())
+            .await
+            .map_err(to_pgwire)?;
         let executor = self.database.executor().clone();
         let text = query.to_owned();
         // A parse has no effects, so a statement stopped while it is parsed is answered at
         // once; the parse ends on the executor holding the session, so a client has at most
         // one such parse running.
-        let parse_interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
         let parse = async move {
             let parsed = weir_frontend::parse(&text);
             (guard, parsed)
@@ -53,7 +54,7 @@ impl SimpleQueryHandler for QueryHandler {
         let count = statements.len();
         let mut responses = Vec::with_capacity(count);
         for (index, statement) in statements.into_iter().enumerate() {
-            let interrupt = watch_statement(client, guard.settings().statement_timeout()).await;
+            let interrupt = watch_session_statement(client, &guard).await;
             let span = tracing::debug_span!("statement", sql = %statement);
             let only_reads = statement.only_reads();
             let statement_interrupt = interrupt.clone();

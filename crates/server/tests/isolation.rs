@@ -317,11 +317,18 @@ async fn a_query_is_stopped_while_it_is_planned() {
         assert_timed_out("a query being planned", client.simple_query(&long_to_plan)).await;
     println!("a query timed out while planned was answered after {took:?}");
 
-    // Another session is served while the abandoned planning ends.
+    // The next statement waits for the session while the abandoned planning ends, and its
+    // own timeout (counted from its arrival) stops that wait too.
+    assert_timed_out(
+        "a statement waiting for an abandoned planning",
+        client.simple_query("SELECT 1"),
+    )
+    .await;
+    // Another session is served meanwhile.
     let other = server.connect().await;
     assert_eq!(count(&other, "(VALUES (1)) v").await, 1);
-    // The block the client was told had failed has failed.
-    let error = client.simple_query("SELECT 1").await.unwrap_err();
+    // Once the planning has ended, the block the client was told had failed has failed.
+    let error = once_not_timed_out(&client, "SELECT 1").await.unwrap_err();
     assert_eq!(sqlstate(&error), Some("25P02"), "{error}");
     client.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
@@ -337,7 +344,25 @@ async fn a_query_is_stopped_while_it_is_planned() {
         .await
         .unwrap();
     assert_timed_out("an Execute being planned", client.query(&prepared, &[])).await;
+    once_not_timed_out(&client, "RESET statement_timeout")
+        .await
+        .unwrap();
     assert_eq!(count(&client, "(VALUES (1)) v").await, 1);
+}
+
+/// `sql`'s result once it is not stopped by the session's `statement_timeout` (within 100
+/// tries), as it is while the session is busy with abandoned work.
+async fn once_not_timed_out(
+    client: &Client,
+    sql: &str,
+) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error> {
+    for _ in 1..100 {
+        match client.simple_query(sql).await {
+            Err(error) if sqlstate(&error) == Some("57014") => continue,
+            other => return other,
+        }
+    }
+    client.simple_query(sql).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -356,7 +381,7 @@ async fn a_canceled_nested_loop_join_stops_computing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_canceled_insert_into_a_large_view_is_answered_at_once() {
+async fn a_canceled_insert_into_a_large_view_is_answered_at_once_and_so_is_the_next() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let server = TestServer::start();
     let client = server.connect().await;
@@ -370,7 +395,7 @@ async fn a_canceled_insert_into_a_large_view_is_answered_at_once() {
         .await
         .unwrap();
     // The view's dataflows, which took part of the change, are rebuilt from the committed
-    // state (a second or more here) after the answer, not before it.
+    // state (two seconds or more here) after the answer, not before it.
     const WIDE_INSERT: &str =
         "INSERT INTO wide SELECT value % 200000, value FROM generate_series(1, 400000)";
     let client = cancel_after(client, WIDE_INSERT, Duration::from_millis(500), STOP_WITHIN).await;
@@ -379,8 +404,18 @@ async fn a_canceled_insert_into_a_large_view_is_answered_at_once() {
         400_000,
         "a canceled INSERT wrote rows"
     );
+    // The next change to the table waits for that rebuild, and its timeout stops the wait.
     client
-        .batch_execute("INSERT INTO wide VALUES (0, 0)")
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    assert_timed_out(
+        "an INSERT waiting for the views' rebuild",
+        client.batch_execute("INSERT INTO wide VALUES (0, 0)"),
+    )
+    .await;
+    client
+        .batch_execute("RESET statement_timeout; INSERT INTO wide VALUES (0, 0)")
         .await
         .unwrap();
     assert_eq!(

@@ -114,7 +114,9 @@ struct View {
     id: u32,
     reference: TableReference,
     plan: StreamPlan,
-    dataflow: Dataflow,
+    /// `None` while a rebuild replaces it: a stale dataflow is never used again, so it is
+    /// freed before its replacement is built rather than beside it.
+    dataflow: Option<Dataflow>,
     output: Output,
     /// Why the view is no longer maintained, if it failed.
     failure: Option<ViewFailure>,
@@ -256,7 +258,7 @@ impl Maintainer {
             id,
             reference,
             plan,
-            dataflow,
+            dataflow: Some(dataflow),
             output,
             failure,
         });
@@ -352,7 +354,7 @@ impl Maintainer {
             id,
             reference,
             plan,
-            dataflow,
+            dataflow: Some(dataflow),
             output,
             failure: None,
         });
@@ -488,18 +490,19 @@ impl Maintainer {
     }
 
     /// Rebuilds every dataflow, and which views failed, from the last committed state,
-    /// holding the views' lock only to read their plans and to put the new dataflows in.
-    /// That is safe because nothing commits a view's state meanwhile: every change waits
-    /// for the rebuild ([`Maintainer::current_views`]), and a view created meanwhile was
-    /// built from committed state and is left as it is. The old dataflows are freed here,
-    /// after the lock (that took seconds too).
+    /// holding the views' lock only to take their plans and old dataflows and to put the
+    /// new ones in. That is safe because nothing commits a view's state meanwhile: every
+    /// change waits for the rebuild ([`Maintainer::current_views`]), and a view created
+    /// meanwhile was built from committed state and is left as it is. The old dataflows
+    /// are freed first, outside the lock (that took seconds too).
     fn rebuild(&self, attempt: u64) {
-        let plans: Vec<(u32, StreamPlan)> = self
+        let (plans, old): (Vec<(u32, StreamPlan)>, Vec<Option<Dataflow>>) = self
             .lock()
             .views
-            .iter()
-            .map(|view| (view.id, view.plan.clone()))
-            .collect();
+            .iter_mut()
+            .map(|view| ((view.id, view.plan.clone()), view.dataflow.take()))
+            .unzip();
+        drop(old);
         let snapshot = self.store.snapshot();
         let built = contain_panics(|| {
             plans
@@ -510,7 +513,8 @@ impl Maintainer {
                 })
                 .collect::<Result<HashMap<u32, _>>>()
         });
-        let mut old = Vec::new();
+        // Those of views dropped meanwhile, freed after the lock.
+        let mut unused = HashMap::new();
         {
             let mut views = self.lock();
             views.rebuilding = false;
@@ -518,12 +522,11 @@ impl Maintainer {
                 Ok(mut built) => {
                     for view in &mut views.views {
                         if let Some((dataflow, failure)) = built.remove(&view.id) {
-                            old.push(std::mem::replace(&mut view.dataflow, dataflow));
+                            view.dataflow = Some(dataflow);
                             view.failure = failure;
                         }
                     }
-                    // Those of views dropped meanwhile.
-                    old.extend(built.into_values().map(|(dataflow, _)| dataflow));
+                    unused = built;
                     views.stale = false;
                     views.rebuild_failed = None;
                 }
@@ -534,7 +537,7 @@ impl Maintainer {
             }
         }
         self.rebuilt.notify_all();
-        drop(old);
+        drop(unused);
     }
 }
 
@@ -623,6 +626,12 @@ fn propagate(
         if view.failure.is_some() {
             continue;
         }
+        let Some(dataflow) = view.dataflow.as_mut() else {
+            return Err(WeirError::internal(format!(
+                "the dataflow of \"{}\" is being rebuilt",
+                view.reference
+            )));
+        };
         let sources = view.plan.sources().into_iter().cloned().collect::<Vec<_>>();
         let pushed = match failed.iter().find(|(name, _)| sources.contains(name)) {
             Some((source, failure)) => Err(WeirError::new(
@@ -637,7 +646,7 @@ fn propagate(
                     {
                         for piece in input.changes.pieces(ROWS_PER_PUSH) {
                             interrupt.check()?;
-                            out.push(view.dataflow.push(&input.relation, &piece)?);
+                            out.push(dataflow.push(&input.relation, &piece)?);
                         }
                     }
                 }
@@ -655,10 +664,10 @@ fn propagate(
         if out.is_empty() {
             continue;
         }
-        let schema = view.dataflow.schema();
+        let schema = dataflow.schema();
         view.output.apply(&out, &schema, latest, write)?;
-        view.dataflow.persist(write)?;
-        errors.record(view.id, view.dataflow.take_errors(), write);
+        dataflow.persist(write)?;
+        errors.record(view.id, dataflow.take_errors(), write);
         let delta = StreamChunk::concat(&schema, &out)?;
         if !delta.is_empty() {
             pending.push(Input::for_all(view.reference.clone(), delta));

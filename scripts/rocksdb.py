@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Compiles RocksDB's C++ for librocksdb-sys as a unity build, and prints where it is.
 
-librocksdb-sys compiles RocksDB's 343 source files one by one, and three quarters of that
-work is parsing the same headers again for each: about 700 CPU-seconds with clang, the
-largest part of a build of weir from nothing. Compiled as a few translation units that
-each include a share of the files (a unity build, which RocksDB's own CI builds and
-tests on every change: `make unity_test`), the same library takes about 180 CPU-seconds.
+librocksdb-sys compiles RocksDB's 343 source files one by one, most of that work parsing
+the same headers again for each: about 1,000 CPU-seconds with clang, the largest single
+part of a build of weir from nothing. Compiled as two translation units that each include
+half of the files (a unity build, which RocksDB's own CI builds and tests on every
+change: `make unity_test`), the same library takes about 200 CPU-seconds.
 
 This compiles the sources of the librocksdb-sys that Cargo.lock names, with the defines
 and flags its build script uses for the features weir turns on, one unit per core, into
@@ -118,7 +118,7 @@ def chunks(files, count):
 def compile_library(compiler, options, files, into):
     """Compiles `files` as one unity unit per core into `into`/librocksdb.a."""
     units = chunks(files, os.cpu_count() or 1)
-    note(f"compiling RocksDB as {len(units)} unity units (about 3 CPU-minutes)")
+    note(f"compiling RocksDB as {len(units)} unity units (about 200 CPU-seconds)")
 
     def compile_unit(index_and_files):
         index, unit = index_and_files
@@ -140,14 +140,16 @@ def main():
     if platform.system() != "Linux" or platform.machine() != "x86_64":
         note("not Linux on x86-64: librocksdb-sys compiles RocksDB itself")
         return
-    if any(os.environ.get(name) for name in ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS")):
+    rustflags = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS")
+    if any(os.environ.get(name) for name in rustflags):
         note("RUSTFLAGS is set (it may choose a CPU): librocksdb-sys compiles RocksDB itself")
         return
     found = packages()
     rocksdb_dir, version, features = found["librocksdb-sys"]
     lz4_dir = found["lz4-sys"][0]
     if features - HANDLED_FEATURES:
-        note(f"librocksdb-sys features {sorted(features - HANDLED_FEATURES)} are not mirrored here: it compiles RocksDB itself")
+        unhandled = sorted(features - HANDLED_FEATURES)
+        note(f"librocksdb-sys features {unhandled} are not mirrored: it compiles RocksDB itself")
         return
 
     compiler = os.environ.get("CXX", "clang++")

@@ -4,7 +4,7 @@
 #        bash scripts/bench.sh kafka [RECORDS]    (the Kafka benchmark alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --bench
 source scripts/env.sh
 cargo build --release --bin weir --bin bench-pgwire --bin bench-views --bin bench-kafka
 release="$CARGO_TARGET_DIR/release"

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building and testing weir needs beyond the Rust toolchain, on Debian:
-# clang (RocksDB's bindings, and its C++), OpenSSL's headers for librdkafka, the PostgreSQL
-# client (psql) and server (benchmarks compare against it), and with --tests rustfmt and
-# clippy (when rustup's profile left them out), Python's PostgreSQL driver and the
-# noida-db Kafka broker (a prebuilt binary from PyPI, into ~/.cache/weir/tools/noida-db).
+# clang (RocksDB's bindings, and its C++), OpenSSL's headers for librdkafka, Python (for
+# scripts/rocksdb.py) and the PostgreSQL client (psql); with --bench also PostgreSQL's
+# server (the benchmarks compare against it); with --tests that server, rustfmt and clippy
+# (when rustup's profile left them out), Python's PostgreSQL driver and the noida-db Kafka
+# broker (a prebuilt binary from PyPI, into ~/.cache/weir/tools/noida-db).
 # Nothing is compiled here.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(libclang-dev clang libssl-dev pkg-config make postgresql-client postgresql python3-pip)
+packages=(libclang-dev clang libssl-dev pkg-config make postgresql-client python3)
+case "${1:-}" in
+  --bench) packages+=(postgresql) ;;
+  --tests) packages+=(postgresql python3-pip) ;;
+esac
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -2,7 +2,7 @@
 """Compiles RocksDB's C++ for librocksdb-sys as a unity build, and prints where it is.
 
 librocksdb-sys compiles RocksDB's 343 source files one by one, most of that work parsing
-the same headers again for each: about 1,000 CPU-seconds with clang, the largest single
+the same headers again for each: about 680 CPU-seconds with clang, the largest single
 part of a build of weir from nothing. Compiled as two translation units that each include
 half of the files (a unity build, which RocksDB's own CI builds and tests on every
 change: `make unity_test`), the same library takes about 200 CPU-seconds.

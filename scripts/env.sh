@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# RocksDB's C++ compiled as a unity build (scripts/rocksdb.py: about a quarter of the CPU
+# RocksDB's C++ compiled as a unity build (scripts/rocksdb.py: under a third of the CPU
 # time librocksdb-sys takes to compile it file by file), which librocksdb-sys then links.
 # Plain cargo without this file makes librocksdb-sys compile RocksDB itself, and going
 # from one to the other reruns its build script.

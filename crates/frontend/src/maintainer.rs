@@ -133,13 +133,19 @@ struct Views {
     /// their next change, not by the statement that failed, whose answer must not wait
     /// for a rebuild (seconds for a view of a million rows).
     stale: bool,
-    /// Whether a thread is rebuilding stale dataflows ([`Maintainer::rebuild`]).
-    rebuilding: bool,
-    /// How many rebuilds have started, and the number and error of the last one that
-    /// failed (a storage error). A change that waited for that rebuild fails with its
-    /// error; the next change starts another.
+    /// How many rebuilds ([`Maintainer::rebuild`]) have started, one at a time, and the
+    /// number and error of the last one that failed (a storage error). A change that
+    /// waited for that rebuild fails with its error; the next change starts another.
     rebuilds: u64,
     rebuild_failed: Option<(u64, WeirError)>,
+}
+
+impl Views {
+    /// Whether a rebuild of the stale dataflows is running: the last one started has
+    /// neither ended them being stale nor failed.
+    fn rebuilding(&self) -> bool {
+        self.stale && self.rebuild_failed.as_ref().map(|(failed, _)| *failed) != Some(self.rebuilds)
+    }
 }
 
 pub(crate) struct Maintainer {
@@ -172,7 +178,6 @@ impl Maintainer {
                 relations: HashMap::new(),
                 errors,
                 stale: false,
-                rebuilding: false,
                 rebuilds: 0,
                 rebuild_failed: None,
             }),
@@ -442,7 +447,7 @@ impl Maintainer {
         let mut views = self.lock();
         let mut awaited = None;
         while views.stale {
-            if !views.rebuilding {
+            if !views.rebuilding() {
                 match &views.rebuild_failed {
                     Some((failed, error)) if awaited == Some(*failed) => return Err(error.clone()),
                     _ => self.start_rebuild(&mut views),
@@ -471,7 +476,6 @@ impl Maintainer {
     /// Starts [`Maintainer::rebuild`] on a thread of its own.
     fn start_rebuild(&self, views: &mut Views) {
         views.rebuilds += 1;
-        views.rebuilding = true;
         let attempt = views.rebuilds;
         let itself = self.itself.clone();
         let rebuild = move || {
@@ -483,7 +487,6 @@ impl Maintainer {
             .name("weir-rebuild-dataflows".into())
             .spawn(rebuild)
         {
-            views.rebuilding = false;
             let error = WeirError::internal(format!("could not start a rebuild: {error}"));
             views.rebuild_failed = Some((attempt, error));
         }
@@ -517,7 +520,6 @@ impl Maintainer {
         let mut unused = HashMap::new();
         {
             let mut views = self.lock();
-            views.rebuilding = false;
             match built {
                 Ok(mut built) => {
                     for view in &mut views.views {

@@ -24,8 +24,8 @@ use crate::pg_class;
 use crate::query_memory::QueryMemory;
 use crate::type_planner::WeirTypePlanner;
 use crate::{
-    barrier, ddl, functions, json_operators, length_limits, pg_aggregates, pg_datetime, pg_extract,
-    pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output,
+    barrier, coalesce, ddl, functions, json_operators, length_limits, pg_aggregates, pg_datetime,
+    pg_extract, pg_numbers, pg_order, pg_typeof, short_circuit, system, text_input, text_output,
 };
 
 pub struct Database {
@@ -233,6 +233,7 @@ fn base_context() -> Result<SessionContext> {
     pg_order::register(&context);
     context.add_analyzer_rule(Arc::new(pg_numbers::CheckArithmetic));
     length_limits::register(&context);
+    coalesce::register(&context);
     short_circuit::register(&context);
     Ok(context)
 }

@@ -11,6 +11,7 @@ mod barrier;
 mod bounded_log;
 mod bytea_input;
 mod checked_arithmetic;
+mod coalesce;
 mod connector_access;
 mod copy;
 mod copy_format;
@@ -46,6 +47,7 @@ mod text_output;
 mod transaction;
 mod type_planner;
 mod view_errors;
+mod wrapped_function;
 
 pub use connector_access::ConnectorAccess;
 pub use copy_format::CopyFormat;

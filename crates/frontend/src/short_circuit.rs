@@ -24,8 +24,8 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use crate::rule_support::rewrite_expressions;
 
-/// The largest right operand rewritten.
-const MOST_NODES: usize = 64;
+/// The largest right operand rewritten (and the largest argument `coalesce` writes twice).
+pub(crate) const MOST_NODES: usize = 64;
 
 /// Registers the rule in `context`, after DataFusion's own.
 pub(crate) fn register(context: &SessionContext) {

@@ -54,6 +54,57 @@ async fn a_union_and_a_disjunction_as_deep_as_postgresql_plans_are_answered() {
     );
 }
 
+/// `open`, `depth` times, around `inner`, then `close` as many times.
+fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+    format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+}
+
+#[tokio::test]
+async fn nesting_as_deep_as_people_write_is_planned_without_blowing_up() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let started = std::time::Instant::now();
+    for (sql, expected) in [
+        (format!("SELECT {}", nested("(", "1", ")", 4_000)), "1"),
+        (
+            format!(
+                "SELECT {}",
+                nested("CASE WHEN true THEN ", "1", " END", 1_000)
+            ),
+            "1",
+        ),
+        (format!("SELECT {}", nested("abs(", "-1", ")", 100)), "1"),
+        // DataFusion writes each `coalesce` argument but the last twice, and names a
+        // call by another name (`ifnull` for `nvl`) after its arguments' text twice:
+        // nested, both doubled at each level (22 levels: 42 s and 8 GB).
+        (
+            format!("SELECT {}", nested("coalesce(", "NULL::int", ", 2)", 22)),
+            "2",
+        ),
+        (
+            format!("SELECT {}", nested("ifnull(", "1", ", 2)", 22)),
+            "1",
+        ),
+        (format!("SELECT {}", nested("pow(", "1", ", 2)", 30)), "1"),
+        (format!("SELECT {}", nested("(SELECT ", "1", ")", 16)), "1"),
+        (
+            format!(
+                "SELECT * FROM {}",
+                nested("(SELECT * FROM ", "(SELECT 1 AS x) t", ") t", 100)
+            ),
+            "1",
+        ),
+    ] {
+        let messages = client.simple_query(&sql).await.expect(&sql[..40]);
+        let value = messages.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        });
+        assert_eq!(value.as_deref(), Some(expected), "{}", &sql[..40]);
+    }
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn deeper_statements_are_refused_not_fatal() {
     let server = TestServer::start();
@@ -64,8 +115,8 @@ async fn deeper_statements_are_refused_not_fatal() {
     for operator in [" + ", " OR ", " AND ", " || ", " UNION ALL SELECT "] {
         assert_too_deep(&client, &chain(operator, 100_000)).await;
     }
-    let nested = format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000));
-    assert_too_deep(&client, &nested).await;
+    let parenthesized = format!("SELECT {}", nested("(", "1", ")", 100_000));
+    assert_too_deep(&client, &parenthesized).await;
     let joins = format!(
         "SELECT 1 FROM {}",
         (0..100_000)
@@ -74,6 +125,17 @@ async fn deeper_statements_are_refused_not_fatal() {
             .join(" JOIN ")
     );
     assert_too_deep(&client, &joins).await;
+    // Nesting DataFusion plans in time that grows faster than the square of its depth
+    // has bounds of its own.
+    assert_too_deep(
+        &client,
+        &format!("SELECT {}", nested("abs(", "1", ")", 201)),
+    )
+    .await;
+    let subqueries = format!("SELECT {}", nested("(SELECT ", "1", ")", 17));
+    assert_too_deep(&client, &subqueries).await;
+    let cases = nested("CASE WHEN true THEN ", "1", " END", 20_000);
+    assert_too_deep(&client, &format!("SELECT {cases}")).await;
 
     // A deep view is maintained like any other.
     client

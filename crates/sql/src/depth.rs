@@ -9,8 +9,21 @@
 //! tree is at most as deep as its longest path through such chains: at each level of
 //! parentheses, the operators since the last comma at that level, summed over the levels
 //! that enclose it. A statement for which that exceeds [`MAX_DEPTH`] is refused with 54001
-//! before it is parsed, as PostgreSQL refuses one that would exceed its stack.
+//! before it is parsed, as PostgreSQL refuses one that would exceed its stack. `CASE …
+//! END` nests as parentheses do, its `WHEN`, `THEN` and `ELSE` parting it as commas do.
+//! sqlparser's own recursion limit (by default 50, which refused statements PostgreSQL
+//! plans, such as 50 nested parentheses) is set above what this admits.
+//!
+//! Planning cannot be interrupted, so the time it takes is bounded here too. DataFusion
+//! plans a chain in time in the square of its length (its type coercion works out each
+//! level's type from every level below it: 1,000 terms of `1 + …` take 2.4 s on a
+//! 2-core machine, 4,000 terms 39 s); nested calls and nested subqueries in expressions,
+//! which it plans in time that grows faster, have tighter bounds of their own
+//! ([`MAX_CALL_DEPTH`], and [`MAX_SUBQUERY_DEPTH`], checked on the parsed statement).
 
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 use weir_common::{Result, SqlState, WeirError};
@@ -19,20 +32,115 @@ use weir_common::{Result, SqlState, WeirError};
 /// 2 MB `max_stack_depth`, plans `SELECT 1 + … + 1` of 4,000 terms and refuses 5,000.
 pub const MAX_DEPTH: usize = 10_000;
 
+/// sqlparser's bound on its recursion, which each level of parentheses or `CASE` takes
+/// once (measured: 4,400 levels of either parse under a limit of 4,500), so statements
+/// [`check_depth`] admits stay below it.
+pub(crate) const RECURSION_LIMIT: usize = 2 * MAX_DEPTH;
+
+/// The deepest nesting of calls (`f(g(h(…)))`, casts, subqueries in parentheses) a
+/// statement may hold. DataFusion plans nested calls in time in the cube of their depth
+/// (each level's name is the text of every level below it, and each level is named at
+/// every level above it): 200 levels of `abs(…)` take 1.2 s on a 2-core machine, 400
+/// levels 9.5 s. PostgreSQL plans 3,000.
+pub(crate) const MAX_CALL_DEPTH: usize = 200;
+
+/// The deepest nesting of subqueries in expressions (`(SELECT …)`, `IN (SELECT …)`,
+/// `EXISTS (…)`) a statement may hold. DataFusion checks a plan by walking each subquery
+/// from each level that holds it, in time that nearly doubles with each level: 18 levels
+/// took 1.1 to 2.8 s to plan on a 2-core machine, 20 levels 2.4 s (PostgreSQL: 0.05 s).
+/// Subqueries in `FROM` do not count; they plan in time that grows with their number.
+const MAX_SUBQUERY_DEPTH: usize = 16;
+
+/// Refuses `statement` (or a sink's query) if subqueries in its expressions nest deeper
+/// than [`MAX_SUBQUERY_DEPTH`].
+pub(crate) fn check_subquery_depth(statement: &impl Visit) -> Result<()> {
+    let mut depth = SubqueryDepth { depth: 0 };
+    match statement.visit(&mut depth) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(too_deep(format!(
+            "The statement nests more than {MAX_SUBQUERY_DEPTH} subqueries in expressions; \
+             write the inner ones as common table expressions or joins."
+        ))),
+    }
+}
+
+/// How many subquery expressions enclose the expression visited.
+struct SubqueryDepth {
+    depth: usize,
+}
+
+impl Visitor for SubqueryDepth {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if is_subquery(expr) {
+            self.depth += 1;
+            if self.depth > MAX_SUBQUERY_DEPTH {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if is_subquery(expr) {
+            self.depth -= 1;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn is_subquery(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+    )
+}
+
 /// Refuses `tokens` (of one or more statements) if a chain of operators in them is deeper
-/// than [`MAX_DEPTH`].
+/// than [`MAX_DEPTH`], or calls nest deeper than [`MAX_CALL_DEPTH`].
 pub(crate) fn check_depth(tokens: &[TokenWithSpan]) -> Result<()> {
     // The operators since the last comma at each level of parentheses, outermost first,
-    // and their sum.
+    // and their sum; whether each level is a call's, and how many are.
     let mut levels: Vec<usize> = vec![0];
     let mut depth = 0;
+    let mut calls: Vec<bool> = vec![false];
+    let mut call_depth = 0;
+    let mut previous: Option<&Token> = None;
     for token in tokens {
         match &token.token {
-            Token::LParen | Token::LBracket => levels.push(0),
+            Token::Whitespace(_) => continue,
+            Token::Word(word) if word.keyword == Keyword::CASE => {
+                levels.push(0);
+                calls.push(false);
+                if depth + levels.len() > MAX_DEPTH {
+                    return Err(chain_too_deep());
+                }
+            }
+            Token::Word(word) if word.keyword == Keyword::END && levels.len() > 1 => {
+                depth -= levels.pop().unwrap_or(0);
+                call_depth -= usize::from(calls.pop().unwrap_or(false));
+            }
+            Token::LParen | Token::LBracket => {
+                levels.push(0);
+                if depth + levels.len() > MAX_DEPTH {
+                    return Err(chain_too_deep());
+                }
+                let call = previous.is_some_and(opens_call);
+                calls.push(call);
+                call_depth += usize::from(call);
+                if call_depth > MAX_CALL_DEPTH {
+                    return Err(too_deep(format!(
+                        "The statement nests more than {MAX_CALL_DEPTH} function calls, casts \
+                         or subqueries; split it into views or common table expressions."
+                    )));
+                }
+            }
             Token::RParen | Token::RBracket if levels.len() > 1 => {
                 depth -= levels.pop().unwrap_or(0);
+                call_depth -= usize::from(calls.pop().unwrap_or(false));
             }
-            Token::Comma => {
+            Token::Comma | Token::Word(_) if parts(&token.token) => {
                 let last = levels.last_mut().expect("the outermost level stays");
                 depth -= *last;
                 *last = 0;
@@ -40,18 +148,77 @@ pub(crate) fn check_depth(tokens: &[TokenWithSpan]) -> Result<()> {
             Token::SemiColon => {
                 levels = vec![0];
                 depth = 0;
+                calls = vec![false];
+                call_depth = 0;
             }
             token if is_operator(token) => {
                 *levels.last_mut().expect("the outermost level stays") += 1;
                 depth += 1;
                 if depth + levels.len() > MAX_DEPTH {
-                    return Err(too_deep());
+                    return Err(chain_too_deep());
                 }
             }
             _ => {}
         }
+        previous = Some(&token.token);
     }
     Ok(())
+}
+
+/// Whether `token` ends one part of a level and begins the next: a comma, or the `WHEN`,
+/// `THEN` or `ELSE` of a `CASE`.
+fn parts(token: &Token) -> bool {
+    match token {
+        Token::Comma => true,
+        Token::Word(word) => matches!(word.keyword, Keyword::WHEN | Keyword::THEN | Keyword::ELSE),
+        _ => false,
+    }
+}
+
+/// Whether a parenthesis after `token` opens a call's arguments (or a subquery's, or a
+/// cast's): after a name, or a keyword other than those that open a group.
+fn opens_call(token: &Token) -> bool {
+    let Token::Word(word) = token else {
+        return false;
+    };
+    !matches!(
+        word.keyword,
+        Keyword::AND
+            | Keyword::OR
+            | Keyword::NOT
+            | Keyword::IN
+            | Keyword::IS
+            | Keyword::LIKE
+            | Keyword::ILIKE
+            | Keyword::BETWEEN
+            | Keyword::EXISTS
+            | Keyword::VALUES
+            | Keyword::AS
+            | Keyword::ON
+            | Keyword::USING
+            | Keyword::WHERE
+            | Keyword::HAVING
+            | Keyword::SELECT
+            | Keyword::FROM
+            | Keyword::JOIN
+            | Keyword::BY
+            | Keyword::CASE
+            | Keyword::WHEN
+            | Keyword::THEN
+            | Keyword::ELSE
+            | Keyword::ANY
+            | Keyword::ALL
+            | Keyword::SOME
+            | Keyword::DISTINCT
+            | Keyword::LATERAL
+            | Keyword::UNION
+            | Keyword::INTERSECT
+            | Keyword::EXCEPT
+            | Keyword::WITH
+            | Keyword::RETURN
+            | Keyword::RETURNING
+            | Keyword::SET
+    )
 }
 
 /// Whether `token` joins two parts of an expression, query or join into one node.
@@ -112,15 +279,28 @@ fn is_literal(token: &Token) -> bool {
     )
 }
 
-/// PostgreSQL's error for a statement too deep for its stack.
-pub(crate) fn too_deep() -> WeirError {
+/// PostgreSQL's error for a statement too deep for its stack, with `hint` saying which
+/// bound it went past.
+fn too_deep(hint: String) -> WeirError {
     WeirError::new(
         SqlState::STATEMENT_TOO_COMPLEX,
         "stack depth limit exceeded",
     )
-    .with_hint(format!(
+    .with_hint(hint)
+}
+
+fn chain_too_deep() -> WeirError {
+    too_deep(format!(
         "The statement nests more than {MAX_DEPTH} levels of operators, subqueries or \
-             parentheses; split it, or use IN (…) or VALUES for long lists."
+         parentheses; split it, or use IN (…) or VALUES for long lists."
+    ))
+}
+
+/// The error for a statement past sqlparser's [`RECURSION_LIMIT`].
+pub(crate) fn nested_too_deep() -> WeirError {
+    too_deep(format!(
+        "The statement nests more than {RECURSION_LIMIT} levels of expressions or \
+         subqueries; split it into views or common table expressions."
     ))
 }
 
@@ -167,6 +347,55 @@ mod tests {
             "SELECT {half}, ({half}), f({half}, {half})"
         )));
         assert!(depth_ok(&format!("SELECT {half}; SELECT {half}")));
+    }
+
+    #[test]
+    fn calls_nest_to_their_own_bound() {
+        let nested =
+            |depth: usize| format!("SELECT {}1{}", "abs(".repeat(depth), ")".repeat(depth));
+        assert!(depth_ok(&nested(MAX_CALL_DEPTH)));
+        assert!(!depth_ok(&nested(MAX_CALL_DEPTH + 1)));
+        let cast = format!("SELECT {}1{}", "CAST(".repeat(300), " AS int)".repeat(300));
+        assert!(!depth_ok(&cast));
+        // Parentheses that group, after an operator or a keyword, are not calls.
+        let grouped = format!("SELECT {}1{}", "NOT (".repeat(1_000), ")".repeat(1_000));
+        assert!(depth_ok(&grouped));
+        let parenthesized = format!("SELECT {}1{}", "(".repeat(1_000), ")".repeat(1_000));
+        assert!(depth_ok(&parenthesized));
+        // Calls side by side do not nest.
+        let side_by_side = vec!["abs(1)"; 1_000].join(", ");
+        assert!(depth_ok(&format!("SELECT {side_by_side}")));
+    }
+
+    #[test]
+    fn subqueries_in_expressions_nest_to_their_own_bound() {
+        let subquery_depth_ok = |sql: &str| {
+            let statement = crate::parse_sql(sql);
+            match statement {
+                Ok(_) => true,
+                Err(error) => {
+                    assert_eq!(error.state, SqlState::STATEMENT_TOO_COMPLEX, "{error}");
+                    false
+                }
+            }
+        };
+        let scalar =
+            |depth: usize| format!("SELECT {}1{}", "(SELECT ".repeat(depth), ")".repeat(depth));
+        assert!(subquery_depth_ok(&scalar(MAX_SUBQUERY_DEPTH)));
+        assert!(!subquery_depth_ok(&scalar(MAX_SUBQUERY_DEPTH + 1)));
+        let exists = format!(
+            "SELECT 1 {}{}",
+            "WHERE EXISTS (SELECT 1 ".repeat(MAX_SUBQUERY_DEPTH + 1),
+            ")".repeat(MAX_SUBQUERY_DEPTH + 1)
+        );
+        assert!(!subquery_depth_ok(&exists));
+        // Subqueries in FROM are not expressions (this thread's stack parses 20).
+        let derived = format!(
+            "SELECT * FROM {}(SELECT 1 AS x) t{}",
+            "(SELECT * FROM ".repeat(20),
+            ") t".repeat(20)
+        );
+        assert!(subquery_depth_ok(&derived));
     }
 
     #[test]

@@ -139,7 +139,15 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             .collect();
     }
     for statement in &mut statements {
+        if let ParsedStatement::CreateSink(CreateSink {
+            input: SinkInput::Query(query),
+            ..
+        }) = statement
+        {
+            depth::check_subquery_depth(query)?;
+        }
         if let ParsedStatement::Sql(statement) = statement {
+            depth::check_subquery_depth(statement)?;
             column_names::name_columns(statement);
             set_returning::expand_series(statement);
             answer_view_definitions(statement);
@@ -165,7 +173,9 @@ fn parse_with_extensions(
     tokens: Vec<TokenWithSpan>,
 ) -> std::result::Result<Vec<ParsedStatement>, ParserError> {
     let dialect = WeirDialect;
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(depth::RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -257,7 +267,7 @@ fn answer_view_definitions(statement: &mut Statement) {
 
 fn syntax_error(error: ParserError) -> WeirError {
     if matches!(error, ParserError::RecursionLimitExceeded) {
-        return depth::too_deep();
+        return depth::nested_too_deep();
     }
     WeirError::from(datafusion::error::DataFusionError::SQL(
         Box::new(error),

@@ -85,7 +85,11 @@ fn series_table(series: &Expr) -> Option<TableWithJoins> {
         "SELECT * FROM generate_series{} AS {SERIES_ALIAS}",
         function.args
     );
-    let mut statements = Parser::parse_sql(&WeirDialect, &sql).ok()?;
+    let mut statements = Parser::new(&WeirDialect)
+        .with_recursion_limit(crate::depth::RECURSION_LIMIT)
+        .try_with_sql(&sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .ok()?;
     let Some(Statement::Query(query)) = statements.pop() else {
         return None;
     };

@@ -108,7 +108,9 @@ fn parse_query_before_options(parser: &mut Parser) -> Result<Box<Query>, ParserE
     };
     let tokens = (0..end).map(|_| parser.next_token()).collect();
     let dialect = WeirDialect;
-    let mut query_parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let mut query_parser = Parser::new(&dialect)
+        .with_recursion_limit(crate::depth::RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
     let query = query_parser.parse_query()?;
     let rest = query_parser.peek_token();
     if rest.token != Token::EOF {

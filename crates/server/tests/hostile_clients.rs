@@ -134,6 +134,12 @@ async fn deeper_statements_are_refused_not_fatal() {
     .await;
     let subqueries = format!("SELECT {}", nested("(SELECT ", "1", ")", 17));
     assert_too_deep(&client, &subqueries).await;
+    let betweens = nested("(", "x", " BETWEEN false AND true)", 13);
+    assert_too_deep(
+        &client,
+        &format!("SELECT {betweens} FROM (VALUES (true)) v(x)"),
+    )
+    .await;
     let cases = nested("CASE WHEN true THEN ", "1", " END", 20_000);
     assert_too_deep(&client, &format!("SELECT {cases}")).await;
 

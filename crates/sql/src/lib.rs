@@ -144,10 +144,10 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             ..
         }) = statement
         {
-            depth::check_subquery_depth(query)?;
+            depth::check_expression_depth(query)?;
         }
         if let ParsedStatement::Sql(statement) = statement {
-            depth::check_subquery_depth(statement)?;
+            depth::check_expression_depth(statement)?;
             column_names::name_columns(statement);
             set_returning::expand_series(statement);
             answer_view_definitions(statement);

@@ -7,8 +7,9 @@
 //! at each level: 20 levels of `coalesce(coalesce(…, 2), 2)` took 42 s and 8 GB to plan,
 //! 24 levels had the server killed for memory. Here that rewrite is kept for calls whose
 //! twice-written arguments are small (at most [`MOST_NODES`] nodes each), which covers
-//! the calls people write; a call with a larger one is computed as a function: every
-//! argument over the whole batch, then the first that is not NULL in each row. That
+//! the calls people write; a call with a larger one is computed as a function: its
+//! arguments over the whole batch (up to the first that leaves no row NULL), then the
+//! first that is not NULL in each row. That
 //! answers as PostgreSQL does, except that an argument after a large one that fails
 //! (divides by zero, say) on a row where an earlier argument is not NULL fails the
 //! statement, which PostgreSQL would not have computed — as `AND` and `OR` compute a
@@ -79,7 +80,7 @@ impl ScalarUDFImpl for BoundedCoalesce {
         }
         let mut coalesced: ArrayRef = first.to_array(rows)?;
         for next in args {
-            if coalesced.null_count() == 0 {
+            if coalesced.logical_null_count() == 0 {
                 break;
             }
             let next = next.to_array(rows)?;

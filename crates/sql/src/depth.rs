@@ -22,7 +22,9 @@
 //! ([`MAX_CALL_DEPTH`], and [`MAX_SUBQUERY_DEPTH`], checked on the parsed statement), and so does `BETWEEN` in the
 //! operand of `BETWEEN`, which it writes twice ([`MAX_BETWEEN_DEPTH`]).
 
+use std::collections::HashSet;
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -38,8 +40,7 @@ pub const MAX_DEPTH: usize = 10_000;
 /// [`check_depth`] admits stay below it.
 pub(crate) const RECURSION_LIMIT: usize = 2 * MAX_DEPTH;
 
-/// The deepest nesting of calls (`f(g(h(…)))`, casts, subqueries in parentheses) a
-/// statement may hold. DataFusion plans nested calls in time in the cube of their depth
+/// The deepest nesting of calls (`f(g(h(…)))`, casts) a statement may hold. DataFusion plans nested calls in time in the cube of their depth
 /// (each level's name is the text of every level below it, and each level is named at
 /// every level above it): 200 levels of `abs(…)` take 1.2 s on a 2-core machine, 400
 /// levels 9.5 s. PostgreSQL plans 3,000.
@@ -148,68 +149,133 @@ fn is_subquery(expr: &Expr) -> bool {
     )
 }
 
+/// The deepest nesting of queries in parentheses (`FROM (SELECT … FROM (SELECT …))`) a
+/// statement may hold: planning copies a query's tree, 9,990 levels of it nearly all of
+/// an executor thread's 256 MB stack.
+const MAX_QUERY_DEPTH: usize = 1_000;
+
+/// The deepest nesting of calls that name a function by another of its names (`ifnull`
+/// for `nvl`, `pow` for `power`): DataFusion names such a call after its arguments' text,
+/// which holds each inner call's name twice, so names double at each level (20 levels of
+/// `ifnull` took 41 s to plan; more exhausted memory).
+const MAX_ALIASED_CALL_DEPTH: usize = 12;
+
+/// What opened a level of nesting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The whole statement.
+    Statement,
+    /// Parentheses (or brackets) that group.
+    Group,
+    /// A call's (or cast's) arguments; `aliased` if it names its function by another name.
+    Call { aliased: bool },
+    /// A query in parentheses.
+    Query,
+    /// `CASE … END`.
+    Case,
+}
+
 /// Refuses `tokens` (of one or more statements) if a chain of operators in them is deeper
-/// than [`MAX_DEPTH`], or calls nest deeper than [`MAX_CALL_DEPTH`].
+/// than [`MAX_DEPTH`], or calls or queries nest deeper than their own bounds.
 pub(crate) fn check_depth(tokens: &[TokenWithSpan]) -> Result<()> {
-    // The operators since the last comma at each level of parentheses, outermost first,
-    // and their sum; whether each level is a call's, and how many are.
-    let mut levels: Vec<usize> = vec![0];
+    // Each level, outermost first, with the operators since the last comma at it; the sum
+    // of those; and how many levels of each bounded kind are open.
+    let mut levels: Vec<(Level, usize)> = vec![(Level::Statement, 0)];
     let mut depth = 0;
-    let mut calls: Vec<bool> = vec![false];
-    let mut call_depth = 0;
+    let mut calls = 0;
+    let mut aliased_calls = 0;
+    let mut queries = 0;
     let mut previous: Option<&Token> = None;
     for token in tokens {
+        // A keyword after `.` is a name (`t.end`).
+        let keyword = match &token.token {
+            Token::Word(word) if previous != Some(&Token::Period) => word.keyword,
+            _ => Keyword::NoKeyword,
+        };
+        let top = levels.last().map(|(level, _)| *level);
+        let mut opened = None;
         match &token.token {
             Token::Whitespace(_) => continue,
-            Token::Word(word) if word.keyword == Keyword::CASE => {
-                levels.push(0);
-                calls.push(false);
-                if depth + levels.len() > MAX_DEPTH {
-                    return Err(chain_too_deep());
-                }
+            Token::Word(_) if keyword == Keyword::CASE => opened = Some(Level::Case),
+            Token::Word(_) if keyword == Keyword::END && top == Some(Level::Case) => {
+                depth -= levels.pop().map_or(0, |(_, operators)| operators);
             }
-            Token::Word(word) if word.keyword == Keyword::END && levels.len() > 1 => {
-                depth -= levels.pop().unwrap_or(0);
-                call_depth -= usize::from(calls.pop().unwrap_or(false));
-            }
-            Token::LParen | Token::LBracket => {
-                levels.push(0);
-                if depth + levels.len() > MAX_DEPTH {
-                    return Err(chain_too_deep());
+            Token::Word(_)
+                if matches!(keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES)
+                    && previous == Some(&Token::LParen)
+                    && top == Some(Level::Group) =>
+            {
+                if let Some(last) = levels.last_mut() {
+                    last.0 = Level::Query;
                 }
-                let call = previous.is_some_and(opens_call);
-                calls.push(call);
-                call_depth += usize::from(call);
-                if call_depth > MAX_CALL_DEPTH {
+                queries += 1;
+                if queries > MAX_QUERY_DEPTH {
                     return Err(too_deep(format!(
-                        "The statement nests more than {MAX_CALL_DEPTH} function calls, casts \
-                         or subqueries; split it into views or common table expressions."
+                        "The statement nests more than {MAX_QUERY_DEPTH} queries in \
+                         parentheses; write the inner ones as common table expressions."
                     )));
                 }
             }
+            Token::LParen | Token::LBracket => {
+                opened = Some(match previous {
+                    Some(name) if opens_call(name) => Level::Call {
+                        aliased: is_other_name(name),
+                    },
+                    _ => Level::Group,
+                });
+            }
             Token::RParen | Token::RBracket if levels.len() > 1 => {
-                depth -= levels.pop().unwrap_or(0);
-                call_depth -= usize::from(calls.pop().unwrap_or(false));
-            }
-            Token::Comma | Token::Word(_) if parts(&token.token) => {
-                let last = levels.last_mut().expect("the outermost level stays");
-                depth -= *last;
-                *last = 0;
-            }
-            Token::SemiColon => {
-                levels = vec![0];
-                depth = 0;
-                calls = vec![false];
-                call_depth = 0;
-            }
-            token if is_operator(token) => {
-                *levels.last_mut().expect("the outermost level stays") += 1;
-                depth += 1;
-                if depth + levels.len() > MAX_DEPTH {
-                    return Err(chain_too_deep());
+                let (level, operators) = levels.pop().unwrap_or((Level::Group, 0));
+                depth -= operators;
+                match level {
+                    Level::Call { aliased } => {
+                        calls -= 1;
+                        aliased_calls -= usize::from(aliased);
+                    }
+                    Level::Query => queries -= 1,
+                    _ => {}
                 }
             }
+            token if parts(token, keyword, top) => {
+                let last = levels.last_mut().expect("the outermost level stays");
+                depth -= last.1;
+                last.1 = 0;
+            }
+            Token::SemiColon => {
+                levels = vec![(Level::Statement, 0)];
+                depth = 0;
+                calls = 0;
+                aliased_calls = 0;
+                queries = 0;
+            }
+            token if is_operator(token) => {
+                levels.last_mut().expect("the outermost level stays").1 += 1;
+                depth += 1;
+            }
             _ => {}
+        }
+        if let Some(level) = opened {
+            levels.push((level, 0));
+            if let Level::Call { aliased } = level {
+                calls += 1;
+                aliased_calls += usize::from(aliased);
+            }
+            if calls > MAX_CALL_DEPTH {
+                return Err(too_deep(format!(
+                    "The statement nests more than {MAX_CALL_DEPTH} function calls or casts; \
+                     split it into views or common table expressions."
+                )));
+            }
+            if aliased_calls > MAX_ALIASED_CALL_DEPTH {
+                return Err(too_deep(format!(
+                    "The statement nests more than {MAX_ALIASED_CALL_DEPTH} calls that name \
+                     their function by another name (such as ifnull for nvl); use the \
+                     function's own name."
+                )));
+            }
+        }
+        if depth + levels.len() > MAX_DEPTH {
+            return Err(chain_too_deep());
         }
         previous = Some(&token.token);
     }
@@ -217,13 +283,33 @@ pub(crate) fn check_depth(tokens: &[TokenWithSpan]) -> Result<()> {
 }
 
 /// Whether `token` ends one part of a level and begins the next: a comma, or the `WHEN`,
-/// `THEN` or `ELSE` of a `CASE`.
-fn parts(token: &Token) -> bool {
+/// `THEN` or `ELSE` of a `CASE` (`keyword` is the token's, unless it is a name).
+fn parts(token: &Token, keyword: Keyword, top: Option<Level>) -> bool {
     match token {
         Token::Comma => true,
-        Token::Word(word) => matches!(word.keyword, Keyword::WHEN | Keyword::THEN | Keyword::ELSE),
+        Token::Word(_) => {
+            top == Some(Level::Case)
+                && matches!(keyword, Keyword::WHEN | Keyword::THEN | Keyword::ELSE)
+        }
         _ => false,
     }
+}
+
+/// Whether `token` names a function by another of its names, as DataFusion's functions
+/// have them (`ifnull`, `pow`, `length`, …).
+fn is_other_name(token: &Token) -> bool {
+    let Token::Word(word) = token else {
+        return false;
+    };
+    static OTHER_NAMES: LazyLock<HashSet<String>> = LazyLock::new(|| {
+        let mut functions = datafusion::functions::all_default_functions();
+        functions.extend(datafusion::functions_nested::all_default_nested_functions());
+        functions
+            .iter()
+            .flat_map(|function| function.aliases().iter().map(|alias| alias.to_lowercase()))
+            .collect()
+    });
+    OTHER_NAMES.contains(&word.value.to_lowercase())
 }
 
 /// Whether a parenthesis after `token` opens a call's arguments (or a subquery's, or a
@@ -413,6 +499,35 @@ mod tests {
         assert!(depth_ok(&grouped));
         let parenthesized = format!("SELECT {}1{}", "(".repeat(1_000), ")".repeat(1_000));
         assert!(depth_ok(&parenthesized));
+        // A keyword after `.` is a name: it neither parts nor closes a level.
+        let terms = vec!["1"; 999].join(" + ");
+        let disguised = format!("SELECT {}", vec![terms; 12].join(" + t.then + t.end + "));
+        assert!(!depth_ok(&disguised));
+        let cases = format!(
+            "SELECT {}1{}",
+            "CASE WHEN true THEN ".repeat(MAX_DEPTH),
+            " END".repeat(MAX_DEPTH)
+        );
+        assert!(!depth_ok(&cases));
+        // Other names of functions, and queries in parentheses, have bounds of their own.
+        let ifnull = |depth: usize| {
+            format!(
+                "SELECT {}1{}",
+                "ifnull(".repeat(depth),
+                ", 2)".repeat(depth)
+            )
+        };
+        assert!(depth_ok(&ifnull(MAX_ALIASED_CALL_DEPTH)));
+        assert!(!depth_ok(&ifnull(MAX_ALIASED_CALL_DEPTH + 1)));
+        let queries = |depth: usize| {
+            format!(
+                "SELECT * FROM {}t{}",
+                "(SELECT * FROM ".repeat(depth),
+                ") s".repeat(depth)
+            )
+        };
+        assert!(depth_ok(&queries(MAX_QUERY_DEPTH)));
+        assert!(!depth_ok(&queries(MAX_QUERY_DEPTH + 1)));
         // Calls side by side do not nest.
         let side_by_side = vec!["abs(1)"; 1_000].join(", ");
         assert!(depth_ok(&format!("SELECT {side_by_side}")));

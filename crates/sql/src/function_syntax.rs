@@ -5,59 +5,18 @@
 //!   answers are integers or doubles. The column keeps the name `extract`.
 //! * `mod(a, b)`, which DataFusion lacks, is `a % b` (the remainder of the truncated
 //!   division, as PostgreSQL's `mod`).
-//! * A call inside another call's arguments that names a function by one of its other
-//!   names (`ifnull` for `nvl`, `pow` for `power`) names it by its own. DataFusion names
-//!   such a call by an alias, `ifnull(` the arguments' text `)`, and an argument's text
-//!   holds its own alias and the expression under it, so nested calls made names that
-//!   doubled at each level (20 levels of `ifnull` took 41 s to plan, and more exhausted
-//!   memory). The outermost call keeps the name it was written with, so no result column
-//!   is named otherwise.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Statement, Value, visit_expressions_mut,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
+    Statement, Value, visit_expressions_mut,
 };
 
 use crate::calls::call;
 
-/// DataFusion's scalar functions' other names, each with the function's own name.
-static OWN_NAMES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
-    let mut functions = datafusion::functions::all_default_functions();
-    functions.extend(datafusion::functions_nested::all_default_nested_functions());
-    functions
-        .iter()
-        .flat_map(|function| {
-            function
-                .aliases()
-                .iter()
-                .map(|alias| (alias.to_lowercase(), function.name().to_owned()))
-        })
-        .collect()
-});
-
 pub(crate) fn rewrite_calls(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |expr| {
-        if let Expr::Function(function) = expr
-            && let FunctionArguments::List(list) = &mut function.args
-        {
-            for arg in &mut list.args {
-                if let FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))
-                | FunctionArg::Named {
-                    arg: FunctionArgExpr::Expr(arg),
-                    ..
-                } = arg
-                {
-                    let _ = visit_expressions_mut(arg, |inner| {
-                        call_by_own_name(inner);
-                        ControlFlow::<()>::Continue(())
-                    });
-                }
-            }
-        }
         if let Some((left, right)) = mod_arguments(expr) {
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
                 left: Box::new(left),
@@ -79,19 +38,6 @@ pub(crate) fn rewrite_calls(statement: &mut Statement) {
         }
         ControlFlow::<()>::Continue(())
     });
-}
-
-/// Names the function `expr` calls by its own name, if it is called by another.
-fn call_by_own_name(expr: &mut Expr) {
-    let Expr::Function(function) = expr else {
-        return;
-    };
-    let [ObjectNamePart::Identifier(name)] = function.name.0.as_slice() else {
-        return;
-    };
-    if let Some(own) = OWN_NAMES.get(&name.value.to_lowercase()) {
-        function.name = ObjectName::from(vec![Ident::new(own)]);
-    }
 }
 
 /// The two arguments of a call `mod(a, b)`.
@@ -126,15 +72,6 @@ mod tests {
         assert_eq!(
             statement.to_string(),
             "SELECT extract('EPOCH', ts) AS \"extract\", extract('YEAR', d) AS y FROM t"
-        );
-    }
-
-    #[test]
-    fn nested_calls_name_functions_by_their_own_names() {
-        let statement = parse_sql("SELECT ifnull(ifnull(x, pow(2, 3)), 1) FROM t").unwrap();
-        assert_eq!(
-            statement.to_string(),
-            r#"SELECT ifnull(nvl(x, power(2, 3)), 1) AS "ifnull" FROM t"#
         );
     }
 

@@ -455,6 +455,11 @@ mod tests {
         check_depth(&tokens).is_ok()
     }
 
+    /// `open`, `depth` times, around `inner`, then `close` as many times.
+    fn nested(open: &str, inner: &str, close: &str, depth: usize) -> String {
+        format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
+    }
+
     fn chain(separator: &str, terms: usize) -> String {
         vec!["1"; terms].join(separator)
     }
@@ -488,42 +493,33 @@ mod tests {
 
     #[test]
     fn calls_nest_to_their_own_bound() {
-        let nested =
-            |depth: usize| format!("SELECT {}1{}", "abs(".repeat(depth), ")".repeat(depth));
-        assert!(depth_ok(&nested(MAX_CALL_DEPTH)));
-        assert!(!depth_ok(&nested(MAX_CALL_DEPTH + 1)));
-        let cast = format!("SELECT {}1{}", "CAST(".repeat(300), " AS int)".repeat(300));
+        let calls = |depth: usize| format!("SELECT {}", nested("abs(", "1", ")", depth));
+        assert!(depth_ok(&calls(MAX_CALL_DEPTH)));
+        assert!(!depth_ok(&calls(MAX_CALL_DEPTH + 1)));
+        let cast = format!("SELECT {}", nested("CAST(", "1", " AS int)", 300));
         assert!(!depth_ok(&cast));
         // Parentheses that group, after an operator or a keyword, are not calls.
-        let grouped = format!("SELECT {}1{}", "NOT (".repeat(1_000), ")".repeat(1_000));
+        let grouped = format!("SELECT {}", nested("NOT (", "1", ")", 1_000));
         assert!(depth_ok(&grouped));
-        let parenthesized = format!("SELECT {}1{}", "(".repeat(1_000), ")".repeat(1_000));
+        let parenthesized = format!("SELECT {}", nested("(", "1", ")", 1_000));
         assert!(depth_ok(&parenthesized));
         // A keyword after `.` is a name: it neither parts nor closes a level.
         let terms = vec!["1"; 999].join(" + ");
         let disguised = format!("SELECT {}", vec![terms; 12].join(" + t.then + t.end + "));
         assert!(!depth_ok(&disguised));
         let cases = format!(
-            "SELECT {}1{}",
-            "CASE WHEN true THEN ".repeat(MAX_DEPTH),
-            " END".repeat(MAX_DEPTH)
+            "SELECT {}",
+            nested("CASE WHEN true THEN ", "1", " END", MAX_DEPTH)
         );
         assert!(!depth_ok(&cases));
         // Other names of functions, and queries in parentheses, have bounds of their own.
-        let ifnull = |depth: usize| {
-            format!(
-                "SELECT {}1{}",
-                "ifnull(".repeat(depth),
-                ", 2)".repeat(depth)
-            )
-        };
+        let ifnull = |depth| format!("SELECT {}", nested("ifnull(", "1", ", 2)", depth));
         assert!(depth_ok(&ifnull(MAX_ALIASED_CALL_DEPTH)));
         assert!(!depth_ok(&ifnull(MAX_ALIASED_CALL_DEPTH + 1)));
-        let queries = |depth: usize| {
+        let queries = |depth| {
             format!(
-                "SELECT * FROM {}t{}",
-                "(SELECT * FROM ".repeat(depth),
-                ") s".repeat(depth)
+                "SELECT * FROM {}",
+                nested("(SELECT * FROM ", "t", ") s", depth)
             )
         };
         assert!(depth_ok(&queries(MAX_QUERY_DEPTH)));
@@ -535,7 +531,7 @@ mod tests {
 
     #[test]
     fn subqueries_and_betweens_in_expressions_nest_to_their_own_bounds() {
-        let subquery_depth_ok = |sql: &str| {
+        let parses_in_bounds = |sql: &str| {
             let statement = crate::parse_sql(sql);
             match statement {
                 Ok(_) => true,
@@ -545,39 +541,34 @@ mod tests {
                 }
             }
         };
-        let scalar =
-            |depth: usize| format!("SELECT {}1{}", "(SELECT ".repeat(depth), ")".repeat(depth));
-        assert!(subquery_depth_ok(&scalar(MAX_SUBQUERY_DEPTH)));
-        assert!(!subquery_depth_ok(&scalar(MAX_SUBQUERY_DEPTH + 1)));
+        let scalar = |depth| format!("SELECT {}", nested("(SELECT ", "1", ")", depth));
+        assert!(parses_in_bounds(&scalar(MAX_SUBQUERY_DEPTH)));
+        assert!(!parses_in_bounds(&scalar(MAX_SUBQUERY_DEPTH + 1)));
         let exists = format!(
-            "SELECT 1 {}{}",
-            "WHERE EXISTS (SELECT 1 ".repeat(MAX_SUBQUERY_DEPTH + 1),
-            ")".repeat(MAX_SUBQUERY_DEPTH + 1)
+            "SELECT 1 {}",
+            nested("WHERE EXISTS (SELECT 1 ", "", ")", MAX_SUBQUERY_DEPTH + 1)
         );
-        assert!(!subquery_depth_ok(&exists));
-        let betweens = |depth: usize| {
+        assert!(!parses_in_bounds(&exists));
+        let betweens = |depth| {
             format!(
-                "SELECT {}x{} FROM t",
-                "(".repeat(depth),
-                " BETWEEN false AND true)".repeat(depth)
+                "SELECT {} FROM t",
+                nested("(", "x", " BETWEEN false AND true)", depth)
             )
         };
-        assert!(subquery_depth_ok(&betweens(MAX_BETWEEN_DEPTH)));
-        assert!(!subquery_depth_ok(&betweens(MAX_BETWEEN_DEPTH + 1)));
+        assert!(parses_in_bounds(&betweens(MAX_BETWEEN_DEPTH)));
+        assert!(!parses_in_bounds(&betweens(MAX_BETWEEN_DEPTH + 1)));
         // In the bounds, BETWEENs do not nest.
         let bounds = format!(
-            "SELECT x BETWEEN {}0{} FROM t",
-            "(x BETWEEN 0 AND ".repeat(20),
-            ") AND 1".repeat(20)
+            "SELECT x BETWEEN {} FROM t",
+            nested("(x BETWEEN 0 AND ", "0", ") AND 1", 20)
         );
-        assert!(subquery_depth_ok(&bounds));
+        assert!(parses_in_bounds(&bounds));
         // Subqueries in FROM are not expressions (this thread's stack parses 20).
         let derived = format!(
-            "SELECT * FROM {}(SELECT 1 AS x) t{}",
-            "(SELECT * FROM ".repeat(20),
-            ") t".repeat(20)
+            "SELECT * FROM {}",
+            nested("(SELECT * FROM ", "(SELECT 1 AS x) t", ") t", 20)
         );
-        assert!(subquery_depth_ok(&derived));
+        assert!(parses_in_bounds(&derived));
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! function, or casts text or to a narrower number — into `CASE a WHEN true THEN b WHEN false THEN false ELSE NULL AND b END`
 //! (and `a OR b` alike), whose branches are computed on their own rows. `a` is computed
 //! once; `b` is written twice, so a `b` of more than [`MOST_NODES`] nodes is left as it
-//! is, which keeps a chain of thousands linear.
+//! is, which keeps a chain of thousands linear. A chain of more than
+//! [`weir_sql::BALANCE_AT`] `AND`s or `OR`s is first balanced again (as weir's parser left
+//! it; DataFusion's optimizer joins a filter's conjuncts back into one deep chain), so the
+//! rewrite nests only as deep as the logarithm of its length — and the right half of such
+//! a chain is too large to be computed only where the left half does not decide it.
 
 use std::sync::Arc;
 
@@ -17,8 +21,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::utils::split_binary_owned;
 use datafusion::logical_expr::{
-    BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, TryCast,
+    BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, TryCast, binary_expr,
 };
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -53,11 +58,48 @@ impl OptimizerRule for ComputeRightOperandsAsNeeded {
         let rewritten = rewrite_expressions(
             plan,
             |_| false,
-            |expr, schema| expr.transform_up(|expr| short_circuit(expr, schema)),
+            |expr, schema| {
+                expr.transform_down(balance_long_chain)?
+                    .transform_data(|expr| expr.transform_up(|expr| short_circuit(expr, schema)))
+            },
         )?;
         let changed = rewritten != before;
         Ok(Transformed::new_transformed(rewritten, changed))
     }
+}
+
+/// `expr` as a balanced tree if it is a chain of more than [`weir_sql::BALANCE_AT`] `AND`s
+/// or `OR`s down its left side. weir's parser balances such chains, but DataFusion's
+/// optimizer joins a filter's conjuncts again into a chain as deep as it is long, whose
+/// rewrite here would nest as deep (3,000 conjuncts took 22 s to plan).
+fn balance_long_chain(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr {
+        op: op @ (Operator::And | Operator::Or),
+        ..
+    }) = &expr
+    else {
+        return Ok(Transformed::no(expr));
+    };
+    let op = *op;
+    let mut length = 1;
+    let mut link = &expr;
+    while let Expr::BinaryExpr(BinaryExpr { left, op: next, .. }) = link
+        && *next == op
+    {
+        length += 1;
+        link = left;
+    }
+    if length <= weir_sql::BALANCE_AT {
+        return Ok(Transformed::no(expr));
+    }
+    fn balanced(mut operands: Vec<Expr>, op: Operator) -> Expr {
+        if operands.len() == 1 {
+            return operands.pop().expect("one operand");
+        }
+        let right = operands.split_off(operands.len() / 2);
+        binary_expr(balanced(operands, op), op, balanced(right, op))
+    }
+    Ok(Transformed::yes(balanced(split_binary_owned(expr, op), op)))
 }
 
 fn short_circuit(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {

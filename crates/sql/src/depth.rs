@@ -14,13 +14,13 @@
 //! sqlparser's own recursion limit (by default 50, which refused statements PostgreSQL
 //! plans, such as 50 nested parentheses) is set above what this admits.
 //!
-//! Planning cannot be interrupted, so the time it takes is bounded here too. DataFusion
-//! plans a chain in time in the square of its length (its type coercion works out each
-//! level's type from every level below it: 1,000 terms of `1 + …` take 2.4 s on a
-//! 2-core machine, 4,000 terms 39 s); nested calls and nested subqueries in expressions,
-//! which it plans in time that grows faster, have tighter bounds of their own
-//! ([`MAX_CALL_DEPTH`], and [`MAX_SUBQUERY_DEPTH`], checked on the parsed statement), and so does `BETWEEN` in the
-//! operand of `BETWEEN`, which it writes twice ([`MAX_BETWEEN_DEPTH`]).
+//! Planning cannot be interrupted, so the time it takes is bounded too: nested calls and
+//! nested subqueries in expressions, which DataFusion plans in time that grows faster
+//! than the cube of their depth, have tighter bounds of their own ([`MAX_CALL_DEPTH`],
+//! and [`MAX_SUBQUERY_DEPTH`], checked on the parsed statement), and so does `BETWEEN` in
+//! the operand of `BETWEEN`, which it writes twice ([`MAX_BETWEEN_DEPTH`]). What it plans
+//! in time in the square of the depth — chains of operators, nested `CASE`s, long unions
+//! and joins — is bounded on the parsed statement by `planning_cost`.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;

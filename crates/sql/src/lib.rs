@@ -10,6 +10,7 @@
 //! Every query's result columns are then named as PostgreSQL names them (see
 //! `column_names`).
 
+mod boolean_chains;
 mod calls;
 mod column_names;
 mod connector_ddl;
@@ -17,10 +18,12 @@ mod depth;
 mod dialect;
 mod function_syntax;
 mod literals;
+mod planning_cost;
 mod redact;
 mod set_returning;
 mod sink_ddl;
 
+pub use boolean_chains::BALANCE_AT;
 pub use connector_ddl::{
     ConnectorObject, ConnectorOption, ConnectorRelation, CreateConnector, DropConnector, Format,
     Include,
@@ -144,10 +147,14 @@ pub fn parse(sql: &str) -> Result<Vec<ParsedStatement>> {
             ..
         }) = statement
         {
+            boolean_chains::balance_boolean_chains(query);
             depth::check_expression_depth(query)?;
+            planning_cost::check_planning_cost(query)?;
         }
         if let ParsedStatement::Sql(statement) = statement {
+            boolean_chains::balance_boolean_chains(statement);
             depth::check_expression_depth(statement)?;
+            planning_cost::check_planning_cost(statement)?;
             column_names::name_columns(statement);
             set_returning::expand_series(statement);
             answer_view_definitions(statement);

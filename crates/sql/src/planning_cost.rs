@@ -17,6 +17,12 @@
 //!   may hold [`MAX_SET_OPERATIONS`].
 //! * **Joins.** 100 tables joined in one `FROM` took 0.3 s, 200 tables 1.7 s: a `FROM`
 //!   may join [`MAX_JOINED_TABLES`].
+//! * **Subscripts in a row** (`a[1][2]…`, one node here, nested calls in DataFusion):
+//!   [`MAX_SUBSCRIPTS`].
+//!
+//! The heights are a model, not the cost itself (an operand that is a wide call, or the
+//! same common table expression referenced many times, costs more than its height says),
+//! so these bounds stop the shapes measured, not every slow statement.
 
 use std::ops::ControlFlow;
 
@@ -31,6 +37,10 @@ const SHALLOW: usize = 64;
 
 /// The most the heights of a statement's nodes above [`SHALLOW`] may add up to.
 const MAX_DEEP_WORK: usize = 500_000;
+
+/// The most subscripts or field selections in a row (`a[1][2]…`): DataFusion plans them
+/// as nested calls, in time in the cube of their number (as `depth`'s `MAX_CALL_DEPTH`).
+const MAX_SUBSCRIPTS: usize = 200;
 
 /// The most set operations (`UNION`, `INTERSECT`, `EXCEPT`) one query may hold.
 const MAX_SET_OPERATIONS: usize = 1_000;
@@ -100,6 +110,16 @@ impl Visitor for Cost {
         let below = open.pop().unwrap_or(0);
         let height = match expr {
             Expr::Nested(_) => below,
+            // `a[1][2]…` is one node here, and nested calls in DataFusion.
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                if access_chain.len() > MAX_SUBSCRIPTS {
+                    return ControlFlow::Break(format!(
+                        "An expression applies more than {MAX_SUBSCRIPTS} subscripts or \
+                         field selections in a row; split it into steps."
+                    ));
+                }
+                below + access_chain.len()
+            }
             _ => below + 1,
         };
         if let Some(enclosing) = open.last_mut() {
@@ -190,16 +210,23 @@ fn most_joined_tables(parts: Vec<&SetExpr>) -> usize {
 mod tests {
     use super::*;
 
-    /// The hint of `sql`'s refusal, if it is refused; parsed on a statement's stack.
-    fn refusal(sql: &str) -> Option<String> {
+    /// `parse` applied to `sql` on a thread with an executor thread's stack.
+    fn on_statement_stack<T: Send + 'static>(
+        sql: &str,
+        parse: impl FnOnce(&str) -> T + Send + 'static,
+    ) -> T {
         let sql = sql.to_owned();
-        let parsed = std::thread::Builder::new()
+        std::thread::Builder::new()
             .stack_size(256 << 20)
-            .spawn(move || crate::parse_sql(&sql).map(drop))
+            .spawn(move || parse(&sql))
             .unwrap()
             .join()
-            .unwrap();
-        match parsed {
+            .unwrap()
+    }
+
+    /// The hint of `sql`'s refusal, if it is refused.
+    fn refusal(sql: &str) -> Option<String> {
+        match on_statement_stack(sql, |sql| crate::parse(sql).map(drop)) {
             Ok(_) => None,
             Err(error) => {
                 assert_eq!(error.state, SqlState::STATEMENT_TOO_COMPLEX, "{error}");
@@ -233,6 +260,16 @@ mod tests {
         // The innermost CASE is three levels high (`x > 0` is two).
         assert_eq!(refusal(&cases(MAX_EXPRESSION_DEPTH - 2)), None);
         assert!(refusal(&cases(MAX_EXPRESSION_DEPTH - 1)).is_some());
+        let subscripts = |count| format!("SELECT NULL{}", "[1]".repeat(count));
+        assert_eq!(refusal(&subscripts(MAX_SUBSCRIPTS)), None);
+        assert!(
+            refusal(&subscripts(MAX_SUBSCRIPTS + 1))
+                .unwrap()
+                .contains("subscripts")
+        );
+        // Stored definitions are not refused: they must open again.
+        let stored = format!("SELECT {} FROM t", sum(2_000));
+        assert!(on_statement_stack(&stored, |sql| crate::parse_sql(sql).is_ok()));
     }
 
     #[test]

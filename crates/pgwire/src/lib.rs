@@ -13,6 +13,7 @@ mod errors;
 mod extended;
 mod frame_check;
 mod handlers;
+mod record_text;
 mod responses;
 mod server;
 mod session_lock;

@@ -4,6 +4,8 @@
 //! * `jsonb` (UTF-8 text tagged `arrow.json`) is described with jsonb's type OID and
 //!   written in canonical form; in binary format with jsonb's leading version byte.
 //!
+//! Records that would be longer than 1 GB as text are refused (see `record_text`).
+//!
 //! Floats, times and intervals a client reads as text are written as PostgreSQL writes
 //! them (see [`weir_common::pg_text`]). Intervals read in binary are written here too:
 //! `arrow-pg` writes a NULL interval as a zero one.
@@ -44,6 +46,7 @@ pub(crate) fn result_fields(schema: &Schema, format: &Format) -> PgWireResult<Ve
 
 /// Replaces the columns PostgreSQL writes differently with its renderings.
 pub(crate) fn render_values(batch: RecordBatch, format: &Format) -> Result<RecordBatch> {
+    crate::record_text::check_record_lengths(&batch)?;
     let batch = render_json(batch, format)?;
     Ok(render_for_format(batch, format))
 }

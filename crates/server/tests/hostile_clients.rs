@@ -224,7 +224,11 @@ async fn values_beyond_postgresqls_limits_are_refused_at_once() {
         )
         .await;
     }
+    // A record's text doubles with each level of records in it (40 levels: 2^40 times).
+    let records = |depth| format!("SELECT {}1{}", "(1, ".repeat(depth), ")".repeat(depth));
+    support::assert_refused(&client, records(40), "54000", "out of memory").await;
     assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    client.simple_query(&records(10)).await.expect("10 levels");
     let row = client
         .query_one(
             "SELECT length(repeat('ab', 1000)), length(lpad('x', 5, 'yz'))",

@@ -37,7 +37,7 @@ use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FlushType, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, SetExpr,
-    Statement, visit_expressions_mut, visit_relations,
+    Statement, Visit, VisitMut, visit_expressions_mut, visit_relations,
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -153,18 +153,10 @@ fn parse_bounded(sql: &str, bound_planning: bool) -> Result<Vec<ParsedStatement>
             ..
         }) = statement
         {
-            boolean_chains::balance_boolean_chains(query);
-            depth::check_expression_depth(query)?;
-            if bound_planning {
-                planning_cost::check_planning_cost(query)?;
-            }
+            balance_and_bound(query, bound_planning)?;
         }
         if let ParsedStatement::Sql(statement) = statement {
-            boolean_chains::balance_boolean_chains(statement);
-            depth::check_expression_depth(statement)?;
-            if bound_planning {
-                planning_cost::check_planning_cost(statement)?;
-            }
+            balance_and_bound(statement, bound_planning)?;
             column_names::name_columns(statement);
             set_returning::expand_series(statement);
             answer_view_definitions(statement);
@@ -173,6 +165,17 @@ fn parse_bounded(sql: &str, bound_planning: bool) -> Result<Vec<ParsedStatement>
         }
     }
     Ok(statements)
+}
+
+/// Balances `statement`'s long `AND`/`OR` chains, then refuses it if its expressions nest
+/// too deep, or (if `bound_planning`) it would take long to plan.
+fn balance_and_bound(statement: &mut (impl Visit + VisitMut), bound_planning: bool) -> Result<()> {
+    boolean_chains::balance_boolean_chains(statement);
+    depth::check_expression_depth(statement)?;
+    if bound_planning {
+        planning_cost::check_planning_cost(statement)?;
+    }
+    Ok(())
 }
 
 /// Parses `sql`, which must be one SQL statement sqlparser knows (e.g. a stored

@@ -26,7 +26,9 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, TableFactor, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, SetExpr, TableFactor, TableWithJoins, Visit, Visitor,
+};
 use weir_common::{Result, SqlState, WeirError};
 
 /// The deepest expression a statement may hold.
@@ -173,6 +175,11 @@ fn set_parts(body: &SetExpr) -> (Vec<&SetExpr>, usize) {
     (parts, operations)
 }
 
+/// The tables `from` joins, each as written (a parenthesized join is one).
+fn tables_of(from: &TableWithJoins) -> impl Iterator<Item = &TableFactor> {
+    std::iter::once(&from.relation).chain(from.joins.iter().map(|join| &join.relation))
+}
+
 /// The most tables a `FROM` of `parts` (a query's, see [`set_parts`]) joins, through
 /// parenthesized joins.
 fn most_joined_tables(parts: Vec<&SetExpr>) -> usize {
@@ -184,19 +191,12 @@ fn most_joined_tables(parts: Vec<&SetExpr>) -> usize {
         })
         .map(|select| {
             let mut tables = 0;
-            let mut pending: Vec<&TableFactor> = vec![];
-            for from in &select.from {
-                pending.push(&from.relation);
-                pending.extend(from.joins.iter().map(|join| &join.relation));
-            }
+            let mut pending: Vec<&TableFactor> = select.from.iter().flat_map(tables_of).collect();
             while let Some(table) = pending.pop() {
                 match table {
                     TableFactor::NestedJoin {
                         table_with_joins, ..
-                    } => {
-                        pending.push(&table_with_joins.relation);
-                        pending.extend(table_with_joins.joins.iter().map(|join| &join.relation));
-                    }
+                    } => pending.extend(tables_of(table_with_joins)),
                     _ => tables += 1,
                 }
             }
